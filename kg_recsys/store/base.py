@@ -1,0 +1,189 @@
+"""The GraphStore protocol and the snapshot that stores export for training.
+
+A store holds the entity graph (see :mod:`kg_recsys.schema`). Writes are idempotent
+upserts in batches; the learning code never talks to a store directly, it reads a
+:class:`GraphSnapshot` (ids, texts and integer edge arrays) instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from kg_recsys.schema import ENTITY, ITEM, USER, InteractionRow, NodeRow, RelationRow
+
+EdgeType = tuple[str, str, str]  # (src_label, relation, dst_label)
+
+
+@dataclass(frozen=True)
+class NodeTable:
+    """Nodes of one label, in a fixed order that every index array refers to."""
+
+    ids: np.ndarray  # str, shape [N]
+    text: np.ndarray  # str, "" where unknown, shape [N]
+    scenario: np.ndarray  # str, "" where none applies, shape [N]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self) -> dict[str, int]:
+        return {node_id: i for i, node_id in enumerate(self.ids.tolist())}
+
+    @staticmethod
+    def build(ids: Sequence[str], text: Sequence[str | None], scenario: Sequence[str | None]) -> "NodeTable":
+        return NodeTable(
+            ids=np.asarray(list(ids), dtype=str) if len(ids) else np.zeros(0, dtype=str),
+            text=np.asarray([t or "" for t in text], dtype=str) if len(ids) else np.zeros(0, dtype=str),
+            scenario=np.asarray([s or "" for s in scenario], dtype=str) if len(ids) else np.zeros(0, dtype=str),
+        )
+
+
+@dataclass(frozen=True)
+class InteractionTable:
+    """User-item interactions as parallel arrays (one row per INTERACTED relationship)."""
+
+    user: np.ndarray  # int64 index into GraphSnapshot.users
+    item: np.ndarray  # int64 index into GraphSnapshot.items
+    scenario: np.ndarray  # str
+    kind: np.ndarray  # str
+    weight: np.ndarray  # float32
+    timestamp: np.ndarray  # float64, NaN where unknown
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def select(self, mask: np.ndarray) -> "InteractionTable":
+        """Rows where ``mask`` (bool array or index array) holds."""
+        return InteractionTable(
+            user=self.user[mask], item=self.item[mask], scenario=self.scenario[mask],
+            kind=self.kind[mask], weight=self.weight[mask], timestamp=self.timestamp[mask],
+        )
+
+    @staticmethod
+    def concat(parts: Sequence["InteractionTable"]) -> "InteractionTable":
+        return InteractionTable(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                                  ("user", "item", "scenario", "kind", "weight", "timestamp")))
+
+    @staticmethod
+    def empty() -> "InteractionTable":
+        return InteractionTable(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype=str),
+                                np.zeros(0, dtype=str), np.zeros(0, np.float32), np.zeros(0, np.float64))
+
+
+@dataclass(frozen=True)
+class GraphSnapshot:
+    """Everything the learning code needs from a store, as arrays.
+
+    ``relations`` maps ``(src_label, relation, dst_label)`` to ``(src_index, dst_index)``
+    for every relation except INTERACTED (those are in ``interactions``).
+    Evaluation splits keep the node tables and filter interactions, so indices stay valid
+    across the train, context and full graphs of one split.
+    """
+
+    users: NodeTable
+    items: NodeTable
+    entities: NodeTable
+    interactions: InteractionTable
+    relations: dict[EdgeType, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def nodes(self, label: str) -> NodeTable:
+        return {USER: self.users, ITEM: self.items, ENTITY: self.entities}[label]
+
+    def with_interactions(self, interactions: InteractionTable) -> "GraphSnapshot":
+        return replace(self, interactions=interactions)
+
+    def scenarios(self) -> list[str]:
+        return sorted(set(self.interactions.scenario.tolist()))
+
+    # Saved with numpy's npz and allow_pickle=False: plain arrays, nothing executable.
+    def save(self, path: str) -> None:
+        arrays: dict[str, np.ndarray] = {}
+        for name, table in (("users", self.users), ("items", self.items), ("entities", self.entities)):
+            for column in ("ids", "text", "scenario"):
+                arrays[f"{name}.{column}"] = getattr(table, column)
+        for column in ("user", "item", "scenario", "kind", "weight", "timestamp"):
+            arrays[f"interactions.{column}"] = getattr(self.interactions, column)
+        edge_types = sorted(self.relations)
+        arrays["relations.types"] = np.asarray(["\t".join(t) for t in edge_types], dtype=str).reshape(-1)
+        for i, edge_type in enumerate(edge_types):
+            src, dst = self.relations[edge_type]
+            arrays[f"relations.{i}.src"], arrays[f"relations.{i}.dst"] = src, dst
+        np.savez_compressed(path, **arrays)
+
+    @staticmethod
+    def load(path: str) -> "GraphSnapshot":
+        with np.load(path, allow_pickle=False) as data:
+            tables = {name: NodeTable(*(data[f"{name}.{c}"] for c in ("ids", "text", "scenario")))
+                      for name in ("users", "items", "entities")}
+            interactions = InteractionTable(*(data[f"interactions.{c}"] for c in
+                                              ("user", "item", "scenario", "kind", "weight", "timestamp")))
+            relations = {tuple(t.split("\t")): (data[f"relations.{i}.src"], data[f"relations.{i}.dst"])
+                         for i, t in enumerate(data["relations.types"].tolist())}
+        return GraphSnapshot(tables["users"], tables["items"], tables["entities"], interactions, relations)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    user_id: str
+    item_id: str
+    score: float
+    rank: int
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """What every backend implements. All writes are idempotent upserts (MERGE semantics):
+    writing the same rows twice leaves every count unchanged. A write that returned is
+    durable (acknowledged) even if the process dies right after."""
+
+    def ensure_schema(self) -> None:
+        """Create constraints and indexes (no-op where the backend has none)."""
+
+    def upsert_nodes(self, label: str, rows: Sequence[NodeRow]) -> None:
+        """Create or update nodes by id; ``None`` text or scenario never erases a known value."""
+
+    def upsert_interactions(self, rows: Sequence[InteractionRow]) -> None:
+        """Create users, items and INTERACTED relationships, keyed by
+        :func:`kg_recsys.schema.interaction_key`."""
+
+    def upsert_relations(self, rows: Sequence[RelationRow]) -> None:
+        """Create endpoint nodes as needed and one relationship per (src, relation, dst)."""
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{"nodes": {label: n}, "relationships": {type: n}}``."""
+
+    def has_relationship(self, src_label: str, src_id: str, relation: str, dst_label: str, dst_id: str) -> bool:
+        """Whether that relationship exists, in either direction."""
+
+    def snapshot(self) -> GraphSnapshot:
+        """Export the graph as arrays for training."""
+
+    def write_vectors(self, label: str, ids: Sequence[str], vectors: np.ndarray, prop: str = "embedding") -> None:
+        """Store one vector per node as a property (and a vector index where supported)."""
+
+    def similar_by_vector(self, label: str, vector: np.ndarray, k: int, prop: str = "embedding") -> list[tuple[str, float]]:
+        """Nearest nodes by cosine over the stored vectors, best first."""
+
+    def replace_recommendations(self, model: str, recommendations: Iterable[Recommendation], at: str) -> None:
+        """Replace the RECOMMENDED relationships of ``model`` for the users in ``recommendations``."""
+
+    def recommendations(self, user_id: str, model: str) -> list[Recommendation]:
+        """The stored RECOMMENDED relationships of one user, by rank."""
+
+    def close(self) -> None: ...
+
+
+def open_store(uri: str = "memory", **kwargs) -> GraphStore:
+    """Open a store from a URI: ``memory`` (default folder), ``memory:PATH``, or
+    ``bolt://HOST:PORT`` / ``neo4j://HOST:PORT`` (password from ``KGREC_NEO4J_PASSWORD``)."""
+    if uri == "memory" or uri.startswith("memory:"):
+        from kg_recsys.store.memory import MemoryStore
+
+        path = uri.partition(":")[2] or kwargs.pop("path", None) or ".kgrec/graph"
+        return MemoryStore(path, **kwargs)
+    if uri.startswith(("bolt://", "neo4j://", "bolt+s://", "neo4j+s://")):
+        from kg_recsys.store.neo4j import Neo4jStore
+
+        return Neo4jStore(uri, **kwargs)
+    raise ValueError(f"unknown store {uri!r}: use 'memory', 'memory:PATH' or 'bolt://HOST:PORT'")
