@@ -1,0 +1,271 @@
+"""Build, start, stop and query the project's own Neo4j server (``graphs/neo4j-server``).
+
+The server is Neo4j Community 5.26 embedded in a small Java program: Bolt on 127.0.0.1,
+auth on, password of user ``neo4j`` from ``KGREC_NEO4J_PASSWORD``. :func:`start` runs it as a
+detached process (its own session, so it outlives the caller) with a pid file and a log file
+under ``.kgrec/neo4j/`` and returns only once Bolt answers with that password.
+
+Example::
+
+    from kg_recsys import neo4j_server
+    neo4j_server.start(port=7687)          # builds with Maven first if needed
+    print(neo4j_server.status())
+    neo4j_server.stop()
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SERVER_DIR = PROJECT_ROOT / "graphs" / "neo4j-server"
+MAIN_CLASS = "org.kgrec.neo4j.Main"
+PASSWORD_ENV = "KGREC_NEO4J_PASSWORD"
+DEFAULT_BOLT_PORT = 7687
+DEFAULT_HTTP_PORT = 7474
+
+# Popen handles of servers started by this process, so that stop() can reap them (a child
+# that exited stays a zombie, and looks alive to kill(pid, 0), until its parent waits on it).
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
+class Neo4jServerError(RuntimeError):
+    """The server could not be built, started or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What :func:`status` knows about the server."""
+
+    running: bool
+    pid: int | None = None
+    bolt_uri: str | None = None
+    browser_url: str | None = None
+    home: str | None = None
+    log: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def state_dir() -> Path:
+    """Folder of the pid file, the log and (by default) the database: ``KGREC_NEO4J_STATE``
+    or ``.kgrec/neo4j`` in the project root."""
+    return Path(os.environ.get("KGREC_NEO4J_STATE") or PROJECT_ROOT / ".kgrec" / "neo4j")
+
+
+def _pid_file() -> Path:
+    return state_dir() / "neo4j.pid"
+
+
+def _log_file() -> Path:
+    return state_dir() / "neo4j.log"
+
+
+# --------------------------------------------------------------------------------- build
+def _stale() -> bool:
+    main_class = SERVER_DIR / "target" / "classes" / "org" / "kgrec" / "neo4j" / "Main.class"
+    lib = SERVER_DIR / "target" / "lib"
+    if not main_class.exists() or not lib.is_dir() or not any(lib.glob("neo4j-5.*.jar")):
+        return True
+    built = main_class.stat().st_mtime
+    sources = [SERVER_DIR / "pom.xml", *(SERVER_DIR / "src").rglob("*.java")]
+    return any(source.stat().st_mtime > built for source in sources)
+
+
+def build(force: bool = False) -> Path:
+    """Run ``mvn -q -B -DskipTests package`` in ``graphs/neo4j-server`` if the build is missing
+    or older than its sources.
+
+    Args:
+        force: build even if the target looks up to date. (default: ``False``)
+
+    Returns:
+        The server's folder.
+    """
+    if not force and not _stale():
+        return SERVER_DIR
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise Neo4jServerError("Maven (mvn) is not on PATH; install Maven 3.8+ and Java 17 to build the Neo4j server")
+    done = subprocess.run([mvn, "-q", "-B", "-DskipTests", "package"], cwd=SERVER_DIR,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-4000:]
+        raise Neo4jServerError(f"building the Neo4j server failed (mvn exit {done.returncode}):\n{tail}")
+    return SERVER_DIR
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise Neo4jServerError("java is not on PATH (and JAVA_HOME is unset); install Java 17")
+    return java
+
+
+def _jvm_options() -> list[str]:
+    lines = (SERVER_DIR / "jvm.options").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+# --------------------------------------------------------------------------------- processes
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process running our server (guards against pid reuse)."""
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        _CHILDREN.pop(pid, None)
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc (not Linux): trust the pid
+    return MAIN_CLASS.encode() in cmdline
+
+
+def _read_pid_file() -> dict | None:
+    try:
+        return json.loads(_pid_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _log_tail(lines: int = 40) -> str:
+    try:
+        text = _log_file().read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+def status() -> ServerStatus:
+    """Whether the server started by :func:`start` is running, with its pid, URIs and files."""
+    record = _read_pid_file()
+    if not record or not _alive(int(record["pid"])):
+        return ServerStatus(running=False, log=str(_log_file()))
+    http = record.get("http_port") or 0
+    return ServerStatus(
+        running=True, pid=int(record["pid"]), bolt_uri=f"bolt://127.0.0.1:{record['bolt_port']}",
+        browser_url=f"http://127.0.0.1:{http}/browser/" if http else None,
+        home=record.get("home"), log=str(_log_file()),
+    )
+
+
+def start(port: int = DEFAULT_BOLT_PORT, data_dir: str | os.PathLike | None = None, wait_timeout: float = 180.0,
+          *, http_port: int = DEFAULT_HTTP_PORT, password: str | None = None, pagecache: str = "512m") -> ServerStatus:
+    """Build if needed, start the server detached and wait until Bolt answers.
+
+    Args:
+        port: Bolt port on 127.0.0.1. (default: ``7687``)
+        data_dir: Neo4j home; the database lives in ``DATA_DIR/data``.
+            (default: ``.kgrec/neo4j/home`` in the project root)
+        wait_timeout: seconds to wait for Bolt to accept the password. (default: ``180``)
+        http_port: port of the Neo4j Browser page, ``0`` for none. (default: ``7474``)
+        password: password of user ``neo4j``. (default: ``$KGREC_NEO4J_PASSWORD``)
+        pagecache: Neo4j page cache size, e.g. ``512m``. (default: ``"512m"``)
+
+    Returns:
+        The running server's :class:`ServerStatus`. If it is already running on ``port`` this
+        returns at once.
+
+    Raises:
+        Neo4jServerError: no password, the port is taken, the build failed, or the server did
+            not answer in time (the message ends with the tail of its log).
+    """
+    password = password or os.environ.get(PASSWORD_ENV)
+    if not password or len(password) < 8:
+        raise Neo4jServerError(f"set {PASSWORD_ENV} to the password for user neo4j (at least 8 characters)")
+    current = status()
+    if current.running:
+        if current.bolt_uri == f"bolt://127.0.0.1:{port}":
+            _wait_for_bolt(current.bolt_uri, password, wait_timeout, process=None)
+            return current
+        raise Neo4jServerError(f"the server is already running at {current.bolt_uri} (pid {current.pid}); "
+                               "stop it first")
+    for taken in (port, http_port):
+        if taken and _port_in_use(taken):
+            raise Neo4jServerError(f"port {taken} on 127.0.0.1 is already in use by another program")
+    build()
+    home = Path(data_dir) if data_dir is not None else state_dir() / "home"
+    home = home.resolve()
+    state_dir().mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    command = [_java(), *_jvm_options(), "-cp", f"{SERVER_DIR / 'target' / 'classes'}{os.pathsep}"
+               f"{SERVER_DIR / 'target' / 'lib' / '*'}", MAIN_CLASS, "--home", str(home),
+               "--bolt-port", str(port), "--http-port", str(http_port), "--pagecache", pagecache]
+    env = {**os.environ, PASSWORD_ENV: password}
+    with open(_log_file(), "ab") as log:
+        log.write(f"\n=== kgrec neo4j start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+        log.flush()
+        process = subprocess.Popen(command, cwd=state_dir(), env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    _CHILDREN[process.pid] = process
+    _pid_file().write_text(json.dumps({"pid": process.pid, "bolt_port": port, "http_port": http_port,
+                                       "home": str(home)}), encoding="utf-8")
+    uri = f"bolt://127.0.0.1:{port}"
+    try:
+        _wait_for_bolt(uri, password, wait_timeout, process=process)
+    except Neo4jServerError:
+        stop(timeout=30)
+        raise
+    return status()
+
+
+def _wait_for_bolt(uri: str, password: str, timeout: float, process: subprocess.Popen | None) -> None:
+    from kg_recsys.store.neo4j import check_connectivity
+
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise Neo4jServerError(f"the Neo4j server exited with code {process.returncode} before Bolt answered; "
+                                   f"log {_log_file()}:\n{_log_tail()}")
+        try:
+            check_connectivity(uri, password=password)
+            return
+        except Exception as error:  # not up yet, or the password is not set yet
+            last_error = error
+        time.sleep(0.5)
+    raise Neo4jServerError(f"Bolt at {uri} did not answer within {timeout:.0f}s (last error: {last_error}); "
+                           f"log {_log_file()}:\n{_log_tail()}")
+
+
+def stop(timeout: float = 60.0) -> bool:
+    """Stop the server (SIGTERM, so its shutdown hook closes the store cleanly; SIGKILL after
+    ``timeout`` seconds). Returns whether a server was running."""
+    record = _read_pid_file()
+    if not record:
+        return False
+    pid = int(record["pid"])
+    was_running = _alive(pid)
+    if was_running:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        child.wait()
+    _pid_file().unlink(missing_ok=True)
+    return was_running

@@ -1,0 +1,322 @@
+"""The Neo4j backend of :class:`~kg_recsys.store.base.GraphStore`: the only module that imports
+the Neo4j driver.
+
+Rules this module keeps (they are why it is safe to run on data from anywhere):
+
+* every write is ``session.execute_write(fn)``; the driver retries ``fn`` on transient errors,
+  so ``fn`` only runs idempotent ``UNWIND $rows AS row MERGE ...`` batches and consumes its
+  results inside the transaction;
+* every session names its database;
+* values reach Cypher only as parameters; labels pass :func:`~kg_recsys.schema.check_label`,
+  relationship types :func:`~kg_recsys.schema.check_relation_name`, property and index names
+  :data:`_NAME`, and only then are they backtick-quoted into the query text.
+
+Writes create nodes first (one ``MERGE`` per distinct id) and then ``MATCH`` both ends and
+``MERGE`` the relationships, in the same transaction: a single ``MERGE (a)-..->(b)`` statement
+over unbound nodes would make the planner add an eager barrier and re-merge each endpoint once
+per row.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import neo4j
+import numpy as np
+
+from kg_recsys.schema import (
+    DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, NODE_LABELS, RECOMMENDED, USER,
+    InteractionRow, NodeRow, RelationRow, SchemaError, check_label, check_relation_name, interaction_key,
+)
+from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Recommendation
+
+PASSWORD_ENV = "KGREC_NEO4J_PASSWORD"
+CONSTRAINTS_FILE = Path(__file__).resolve().parents[2] / "graphs" / "constraints.cypher"
+#: Property and index names the store writes into Cypher text (after this check).
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def check_name(name: str, what: str = "property name") -> str:
+    """Return ``name`` if it is a safe Cypher property or index name, else raise :class:`SchemaError`."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SchemaError(f"{what} {name!r} is not allowed: a letter or _ first, then letters, digits or _")
+    return name
+
+
+def _q(name: str) -> str:
+    """Backtick-quote a name that has already been checked (checks forbid backticks)."""
+    return f"`{name}`"
+
+
+def _password(password: str | None) -> str:
+    password = password if password is not None else os.environ.get(PASSWORD_ENV)
+    if not password:
+        raise ValueError(f"no Neo4j password: pass password=... or set {PASSWORD_ENV}")
+    return password
+
+
+def check_connectivity(uri: str, user: str = "neo4j", password: str | None = None) -> None:
+    """Raise unless a Neo4j server at ``uri`` accepts these credentials."""
+    with neo4j.GraphDatabase.driver(uri, auth=(user, _password(password)), connection_timeout=5.0) as driver:
+        driver.verify_connectivity()
+
+
+def _chunks(rows: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+def _schema_statements(text: str) -> list[str]:
+    lines = [line for line in text.splitlines() if not line.strip().startswith("//")]
+    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
+
+
+class Neo4jStore:
+    """:class:`~kg_recsys.store.base.GraphStore` over a Neo4j 5 database, via Bolt.
+
+    Args:
+        uri: ``bolt://HOST:PORT`` or ``neo4j://HOST:PORT``.
+        user: user name. (default: ``"neo4j"``)
+        password: password. (default: ``$KGREC_NEO4J_PASSWORD``)
+        database: database every session names. (default: ``"neo4j"``)
+        batch_size: rows per write transaction. (default: ``5000``)
+
+    The store owns its driver: close it with :meth:`close` or use the store as a context
+    manager. The first write applies ``graphs/constraints.cypher`` (see :meth:`ensure_schema`)
+    so that every ``MERGE`` on an id is an index seek.
+    """
+
+    def __init__(self, uri: str, user: str = "neo4j", password: str | None = None, database: str = "neo4j",
+                 batch_size: int = 5000) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.uri, self.user, self.database, self.batch_size = uri, user, database, batch_size
+        self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, _password(password)))
+        self._schema_ready = False
+
+    def __repr__(self) -> str:
+        return f"Neo4jStore(uri={self.uri!r}, database={self.database!r}, batch_size={self.batch_size})"
+
+    def __enter__(self) -> "Neo4jStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def verify_connectivity(self) -> None:
+        self._driver.verify_connectivity()
+
+    # ----------------------------------------------------------------- plumbing
+    def _session(self):
+        return self._driver.session(database=self.database)
+
+    def _write(self, statements: list[tuple[str, dict]]) -> None:
+        """Run ``statements`` in one retried write transaction, consuming every result."""
+        def work(tx) -> None:
+            for query, parameters in statements:
+                tx.run(query, parameters).consume()
+
+        with self._session() as session:
+            session.execute_write(work)
+
+    def _read(self, query: str, parameters: dict | None = None) -> list[tuple]:
+        def work(tx) -> list[tuple]:
+            return [tuple(record.values()) for record in tx.run(query, parameters or {})]
+
+        with self._session() as session:
+            return session.execute_read(work)
+
+    @staticmethod
+    def _merge_nodes(label: str, ids: Iterable[str]) -> tuple[str, dict]:
+        return f"UNWIND $ids AS id MERGE (:{_q(check_label(label))} {{id: id}})", {"ids": sorted(set(ids))}
+
+    # ----------------------------------------------------------------- schema
+    def ensure_schema(self) -> None:
+        """Apply ``graphs/constraints.cypher`` (idempotent) and wait for the indexes to be online."""
+        for statement in _schema_statements(CONSTRAINTS_FILE.read_text(encoding="utf-8")):
+            with self._session() as session:
+                session.execute_write(lambda tx, q=statement: tx.run(q).consume())
+        with self._session() as session:
+            session.run("CALL db.awaitIndexes(300)").consume()
+        self._schema_ready = True
+
+    def _ready(self) -> None:
+        if not self._schema_ready:
+            self.ensure_schema()
+
+    # ----------------------------------------------------------------- writes
+    def upsert_nodes(self, label: str, rows: Sequence[NodeRow]) -> None:
+        label = check_label(label)
+        self._ready()
+        query = (f"UNWIND $rows AS row MERGE (n:{_q(label)} {{id: row.id}}) "
+                 "SET n.text = coalesce(row.text, n.text), n.scenario = coalesce(row.scenario, n.scenario)")
+        for chunk in _chunks(list(rows), self.batch_size):
+            packed = [{"id": r["id"], "text": r.get("text"), "scenario": r.get("scenario")} for r in chunk]
+            self._write([(query, {"rows": packed})])
+
+    def upsert_interactions(self, rows: Sequence[InteractionRow]) -> None:
+        self._ready()
+        query = (f"UNWIND $rows AS row "
+                 f"MATCH (u:{_q(USER)} {{id: row.u}}) MATCH (i:{_q(ITEM)} {{id: row.i}}) "
+                 f"MERGE (u)-[r:{_q(INTERACTED)} {{key: row.key}}]->(i) "
+                 "SET r.scenario = row.scenario, r.kind = row.kind, r.weight = row.weight, r.timestamp = row.timestamp")
+        for chunk in _chunks(list(rows), self.batch_size):
+            packed = []
+            for r in chunk:
+                scenario, kind = r.get("scenario") or DEFAULT_SCENARIO, r.get("kind") or DEFAULT_KIND
+                weight = float(r["weight"]) if r.get("weight") is not None else 1.0
+                timestamp = None if r.get("timestamp") is None else float(r["timestamp"])
+                packed.append({"u": r["user_id"], "i": r["item_id"], "key": interaction_key(scenario, kind, timestamp),
+                               "scenario": scenario, "kind": kind, "weight": weight, "timestamp": timestamp})
+            self._write([self._merge_nodes(USER, (p["u"] for p in packed)),
+                         self._merge_nodes(ITEM, (p["i"] for p in packed)),
+                         (query, {"rows": packed})])
+
+    def upsert_relations(self, rows: Sequence[RelationRow]) -> None:
+        groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+        for r in rows:  # validate everything before writing anything
+            key = (check_label(r["src_label"]), check_relation_name(r["relation"]), check_label(r["dst_label"]))
+            groups[key].append({"s": r["src_id"], "d": r["dst_id"]})
+        self._ready()
+        for (src_label, relation, dst_label), group in groups.items():
+            query = (f"UNWIND $rows AS row "
+                     f"MATCH (a:{_q(src_label)} {{id: row.s}}) MATCH (b:{_q(dst_label)} {{id: row.d}}) "
+                     f"MERGE (a)-[:{_q(relation)}]->(b)")
+            for chunk in _chunks(group, self.batch_size):
+                ends: dict[str, set[str]] = defaultdict(set)
+                for p in chunk:
+                    ends[src_label].add(p["s"]), ends[dst_label].add(p["d"])
+                self._write([*(self._merge_nodes(label, ids) for label, ids in ends.items()),
+                             (query, {"rows": list(chunk)})])
+
+    def clear(self) -> None:
+        """Delete every node and relationship and drop the store's vector indexes (tests, rebuilds).
+        Constraints and the other indexes stay."""
+        with self._session() as session:
+            session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+            for (name,) in session.run("SHOW VECTOR INDEXES YIELD name RETURN name").values():
+                session.run(f"DROP INDEX {_q(check_name(name, 'index name'))} IF EXISTS").consume()
+
+    # ----------------------------------------------------------------- reads
+    def counts(self) -> dict[str, dict[str, int]]:
+        # Single-label and single-type counts are answered from Neo4j's count store.
+        nodes = {label: self._read(f"MATCH (n:{_q(label)}) RETURN count(n)")[0][0] for label in NODE_LABELS}
+        relationships = {}
+        for (kind,) in self._read("CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType"):
+            n = self._read(f"MATCH ()-[r:{_q(check_relation_name(kind))}]->() RETURN count(r)")[0][0]
+            if n:
+                relationships[kind] = n
+        return {"nodes": nodes, "relationships": dict(sorted(relationships.items()))}
+
+    def has_relationship(self, src_label: str, src_id: str, relation: str, dst_label: str, dst_id: str) -> bool:
+        query = (f"MATCH (a:{_q(check_label(src_label))} {{id: $a}})-[r:{_q(check_relation_name(relation))}]-"
+                 f"(b:{_q(check_label(dst_label))} {{id: $b}}) RETURN count(r) > 0")
+        return bool(self._read(query, {"a": src_id, "b": dst_id})[0][0])
+
+    def node(self, label: str, node_id: str) -> dict | None:
+        found = self._read(f"MATCH (n:{_q(check_label(label))} {{id: $id}}) RETURN n.text, n.scenario", {"id": node_id})
+        return None if not found else {"id": node_id, "text": found[0][0], "scenario": found[0][1]}
+
+    def snapshot(self) -> GraphSnapshot:
+        """The graph as arrays; node tables are ordered by id."""
+        tables = {}
+        for label in NODE_LABELS:
+            rows = self._read(f"MATCH (n:{_q(label)}) RETURN n.id, n.text, n.scenario ORDER BY n.id")
+            tables[label] = NodeTable.build([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        index = {label: tables[label].index() for label in NODE_LABELS}
+        rows = self._read(f"MATCH (u:{_q(USER)})-[r:{_q(INTERACTED)}]->(i:{_q(ITEM)}) "
+                          "RETURN u.id, i.id, r.scenario, r.kind, r.weight, r.timestamp")
+        if rows:
+            users, items, scenarios, kinds, weights, stamps = zip(*rows)
+            interactions = InteractionTable(
+                np.fromiter((index[USER][u] for u in users), np.int64, len(rows)),
+                np.fromiter((index[ITEM][i] for i in items), np.int64, len(rows)),
+                np.asarray(scenarios, dtype=str), np.asarray(kinds, dtype=str), np.asarray(weights, np.float32),
+                np.asarray([math.nan if t is None else t for t in stamps], np.float64))
+        else:
+            interactions = InteractionTable.empty()
+        relations: dict[tuple[str, str, str], tuple[list, list]] = {}
+        excluded = [INTERACTED, RECOMMENDED]
+        for src_label, src, kind, dst_label, dst in self._read(
+                "MATCH (a)-[r]->(b) WHERE NOT type(r) IN $excluded "
+                "RETURN labels(a)[0], a.id, type(r), labels(b)[0], b.id", {"excluded": excluded}):
+            a, b = relations.setdefault((src_label, kind, dst_label), ([], []))
+            a.append(index[src_label][src]), b.append(index[dst_label][dst])
+        return GraphSnapshot(tables[USER], tables[ITEM], tables[ENTITY], interactions,
+                             {t: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for t, (a, b) in relations.items()})
+
+    # ----------------------------------------------------------------- vectors
+    @staticmethod
+    def vector_index_name(label: str, prop: str) -> str:
+        return f"{check_label(label).lower()}_{check_name(prop)}_vector"
+
+    def write_vectors(self, label: str, ids: Sequence[str], vectors: np.ndarray, prop: str = "embedding") -> None:
+        """Set ``prop`` on each existing ``label`` node to its vector (float32) and create a cosine
+        vector index on it if there is none. Ids with no node are skipped."""
+        label, prop = check_label(label), check_name(prop)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(ids):
+            raise ValueError(f"vectors must have shape [{len(ids)}, dim], got {vectors.shape}")
+        self._ready()
+        query = (f"UNWIND $rows AS row MATCH (n:{_q(label)} {{id: row.id}}) "
+                 "CALL db.create.setNodeVectorProperty(n, $prop, row.v)")
+        rows = [{"id": node_id, "v": vector.tolist()} for node_id, vector in zip(ids, vectors)]
+        for chunk in _chunks(rows, self.batch_size):
+            self._write([(query, {"rows": list(chunk), "prop": prop})])
+        name = self.vector_index_name(label, prop)
+        create = (f"CREATE VECTOR INDEX {_q(name)} IF NOT EXISTS FOR (n:{_q(label)}) ON (n.{_q(prop)}) "
+                  "OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}")
+        with self._session() as session:
+            session.execute_write(lambda tx: tx.run(create, {"dimensions": int(vectors.shape[1])}).consume())
+            session.run("CALL db.awaitIndex($name, 300)", {"name": name}).consume()
+
+    def similar_by_vector(self, label: str, vector: np.ndarray, k: int, prop: str = "embedding") -> list[tuple[str, float]]:
+        """Nearest ``label`` nodes by cosine, best first, scored ``(1 + cos) / 2`` as Neo4j does."""
+        name = self.vector_index_name(label, prop)
+        if not self._read("SHOW VECTOR INDEXES YIELD name WHERE name = $name RETURN name", {"name": name}):
+            return []
+        query = ("CALL db.index.vector.queryNodes($name, $k, $vector) YIELD node, score "
+                 "RETURN node.id, score ORDER BY score DESC")
+        vector = np.asarray(vector, dtype=np.float32).tolist()
+        return [(node_id, float(score)) for node_id, score in self._read(query, {"name": name, "k": int(k),
+                                                                              "vector": vector})]
+
+    # ----------------------------------------------------------------- recommendations
+    def replace_recommendations(self, model: str, recommendations: Iterable[Recommendation], at: str) -> None:
+        """Per batch of users, one transaction deletes their RECOMMENDED relationships of ``model``
+        and writes the new ones, so a re-run replaces instead of adding."""
+        by_user: dict[str, dict[str, dict]] = defaultdict(dict)
+        for r in recommendations:
+            by_user[r.user_id][r.item_id] = {"u": r.user_id, "i": r.item_id, "score": float(r.score),
+                                             "rank": int(r.rank)}
+        if not by_user:
+            return
+        self._ready()
+        delete = (f"UNWIND $users AS uid MATCH (:{_q(USER)} {{id: uid}})-[r:{_q(RECOMMENDED)}]->() "
+                  "WHERE r.model = $model DELETE r")
+        create = (f"UNWIND $rows AS row MATCH (u:{_q(USER)} {{id: row.u}}) MATCH (i:{_q(ITEM)} {{id: row.i}}) "
+                  f"MERGE (u)-[r:{_q(RECOMMENDED)} {{model: $model}}]->(i) "
+                  "SET r.score = row.score, r.rank = row.rank, r.at = $at")
+        users = list(by_user)
+        batch, batch_users = [], []
+        for index, user in enumerate(users):
+            batch.extend(by_user[user].values()), batch_users.append(user)
+            if len(batch) >= self.batch_size or index == len(users) - 1:
+                self._write([(delete, {"users": batch_users, "model": model}),
+                             self._merge_nodes(USER, batch_users),
+                             self._merge_nodes(ITEM, (row["i"] for row in batch)),
+                             (create, {"rows": batch, "model": model, "at": at})])
+                batch, batch_users = [], []
+
+    def recommendations(self, user_id: str, model: str) -> list[Recommendation]:
+        rows = self._read(f"MATCH (:{_q(USER)} {{id: $u}})-[r:{_q(RECOMMENDED)}]->(i:{_q(ITEM)}) "
+                          "WHERE r.model = $model RETURN i.id, r.score, r.rank ORDER BY r.rank",
+                          {"u": user_id, "model": model})
+        return [Recommendation(user_id, item_id, float(score), int(rank)) for item_id, score, rank in rows]
