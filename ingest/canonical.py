@@ -1,0 +1,180 @@
+"""The canonical dataset folder: the project's general import format.
+
+=================  ==========================================================  ========
+file               columns                                                     required
+=================  ==========================================================  ========
+interactions.csv   user_id, item_id [, scenario, kind, weight, timestamp]      yes
+items.csv          item_id [, text, scenario] + attribute columns               no
+users.csv          user_id [, text] + attribute columns                         no
+triples.csv        head, relation, tail (entity ids)                            no
+links.csv          item_id, entity_id (Item -[SAME_AS]-> Entity)                no
+entities.csv      entity_id [, text]                                           no
+=================  ==========================================================  ========
+
+An attribute column ``genre`` with value ``Drama|War`` becomes
+``Item -[genre]-> Entity(id="genre=Drama", text="Drama")`` and the same for ``War``
+(see :func:`kg_recsys.schema.attribute_entity_id`). Other files in the folder are ignored.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from kg_recsys.schema import (DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow,
+                              RelationRow, SchemaError, attribute_entity_id)
+from ingest.base import (IngestError, check_data_relation, NodeRecord, Rejects, RowError, optional_text, parse_float, parse_id,
+                         parse_relation, read_csv, require_file)
+
+INTERACTIONS, ITEMS, USERS, TRIPLES, LINKS, ENTITIES = (
+    "interactions.csv", "items.csv", "users.csv", "triples.csv", "links.csv", "entities.csv")
+
+#: file -> (required columns, optional known columns); other columns of items/users are attributes.
+COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    INTERACTIONS: (("user_id", "item_id"), ("scenario", "kind", "weight", "timestamp")),
+    ITEMS: (("item_id",), ("text", "scenario")),
+    USERS: (("user_id",), ("text",)),
+    TRIPLES: (("head", "relation", "tail"), ()),
+    LINKS: (("item_id", "entity_id"), ()),
+    ENTITIES: (("entity_id",), ("text",)),
+}
+MULTI_VALUE_SEPARATOR = "|"
+
+
+class CanonicalSource:
+    """Reads a canonical dataset folder (see the module docstring).
+
+    Args:
+        folder: the dataset folder.
+        name: name shown in the summary (default: the folder path).
+    """
+
+    def __init__(self, folder: str | os.PathLike, name: str | None = None) -> None:
+        self.folder = Path(folder)
+        self.name = name or str(self.folder)
+        if not self.folder.is_dir():
+            raise IngestError(f"{self.folder}: not a folder; give a canonical dataset folder, an .ttl/.nt file "
+                              "or a dataset name")
+        require_file(self.folder / INTERACTIONS, "user_id,item_id[,scenario,kind,weight,timestamp]")
+        self._pending: list[RelationRow] = []
+
+    def __repr__(self) -> str:
+        return f"CanonicalSource({str(self.folder)!r})"
+
+    def files(self) -> list[Path]:
+        return [self.folder / name for name in COLUMNS if (self.folder / name).is_file()]
+
+    # ------------------------------------------------------------------ reading helpers
+    def _records(self, name: str, rejects: Rejects) -> Iterator[tuple[int, dict[str, str], str]]:
+        """Rows of one file as dicts, checking the header; yields ``(line, row, raw)``.
+        Rows with the wrong number of columns are rejected here."""
+        path = self.folder / name
+        required, _ = COLUMNS[name]
+        records = read_csv(path)
+        try:
+            _, header = next(records)
+        except StopIteration:
+            raise IngestError(f"{path}: the file is empty; it needs a header line with the columns "
+                              f"{', '.join(required)}") from None
+        header = [column.strip() for column in header]
+        missing = [column for column in required if column not in header]
+        if missing:
+            raise IngestError(f"{path}: required column {missing[0]!r} is missing (header: {','.join(header)}); "
+                              f"add a header line naming the columns {', '.join(required)}")
+        duplicated = sorted({c for c in header if header.count(c) > 1})
+        if duplicated:
+            raise IngestError(f"{path}: column {duplicated[0]!r} appears twice in the header; rename one")
+        width = len(header)
+        for line, record in records:
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # blank line
+            if len(record) != width:
+                rejects.add(path, line, "(row)", f"expected {width} columns ({','.join(header)}), got {len(record)}",
+                            ",".join(record))
+                continue
+            yield line, dict(zip(header, record)), ",".join(record)
+
+    def _attribute_columns(self, name: str) -> list[str]:
+        path = self.folder / name
+        _, header = next(read_csv(path), (0, []))
+        required, optional = COLUMNS[name]
+        columns = [c.strip() for c in header if c.strip() not in required + optional]
+        for column in columns:
+            try:
+                check_data_relation(column)
+            except SchemaError as error:
+                raise IngestError(f"{path}: attribute column {column!r} cannot be a relation name ({error}); "
+                                  "rename the column") from None
+        return columns
+
+    # ------------------------------------------------------------------ the three streams
+    def nodes(self, rejects: Rejects) -> Iterator[NodeRecord]:
+        self._pending = []
+        for name, label, id_column in ((ITEMS, ITEM, "item_id"), (USERS, USER, "user_id")):
+            if not (self.folder / name).is_file():
+                continue
+            path = self.folder / name
+            attributes = self._attribute_columns(name)
+            for line, row, raw in self._records(name, rejects):
+                try:
+                    node_id = parse_id(row[id_column], id_column)
+                    values = []
+                    for column in attributes:
+                        for value in (row[column] or "").split(MULTI_VALUE_SEPARATOR):
+                            value = value.strip()
+                            if value:
+                                values.append((column, parse_id(attribute_entity_id(column, value), column), value))
+                except RowError as error:
+                    rejects.add(path, line, error.field, error.message, raw)
+                    continue
+                yield label, {"id": node_id, "text": optional_text(row.get("text")),
+                              "scenario": optional_text(row.get("scenario"))}, True
+                for column, entity_id, value in values:
+                    yield ENTITY, {"id": entity_id, "text": value, "scenario": None}, False
+                    self._pending.append({"src_label": label, "src_id": node_id, "relation": column,
+                                          "dst_label": ENTITY, "dst_id": entity_id})
+        if (self.folder / ENTITIES).is_file():
+            path = self.folder / ENTITIES
+            for line, row, raw in self._records(ENTITIES, rejects):
+                try:
+                    entity_id = parse_id(row["entity_id"], "entity_id")
+                except RowError as error:
+                    rejects.add(path, line, error.field, error.message, raw)
+                    continue
+                yield ENTITY, {"id": entity_id, "text": optional_text(row.get("text")), "scenario": None}, True
+
+    def interactions(self, rejects: Rejects) -> Iterator[InteractionRow]:
+        path = self.folder / INTERACTIONS
+        for line, row, raw in self._records(INTERACTIONS, rejects):
+            try:
+                yield {
+                    "user_id": parse_id(row["user_id"], "user_id"),
+                    "item_id": parse_id(row["item_id"], "item_id"),
+                    "scenario": optional_text(row.get("scenario")) or DEFAULT_SCENARIO,
+                    "kind": optional_text(row.get("kind")) or DEFAULT_KIND,
+                    "weight": parse_float(row.get("weight"), "weight", 1.0),
+                    "timestamp": parse_float(row.get("timestamp"), "timestamp", None),
+                }
+            except RowError as error:
+                rejects.add(path, line, error.field, error.message, raw)
+
+    def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
+        yield from self._pending
+        self._pending = []
+        if (self.folder / TRIPLES).is_file():
+            path = self.folder / TRIPLES
+            for line, row, raw in self._records(TRIPLES, rejects):
+                try:
+                    yield {"src_label": ENTITY, "src_id": parse_id(row["head"], "head"),
+                           "relation": parse_relation(row["relation"], "relation"),
+                           "dst_label": ENTITY, "dst_id": parse_id(row["tail"], "tail")}
+                except RowError as error:
+                    rejects.add(path, line, error.field, error.message, raw)
+        if (self.folder / LINKS).is_file():
+            path = self.folder / LINKS
+            for line, row, raw in self._records(LINKS, rejects):
+                try:
+                    yield {"src_label": ITEM, "src_id": parse_id(row["item_id"], "item_id"), "relation": SAME_AS,
+                           "dst_label": ENTITY, "dst_id": parse_id(row["entity_id"], "entity_id")}
+                except RowError as error:
+                    rejects.add(path, line, error.field, error.message, raw)

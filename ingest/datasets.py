@@ -1,0 +1,467 @@
+"""Readers for the real data sets in ``../shared/data``, each mapped onto the one schema.
+
+==========================  ===============================================================
+name                        mapping
+==========================  ===============================================================
+``lastfm-kg``               plays: User -[INTERACTED scenario=listening kind=play weight=count]-> Item;
+                            friends: User -[friend]-> User; artist tags: Item -[tag]-> Entity(tag=NAME);
+                            Satori KG: Entity(kg:N) -[relation]-> Entity(kg:M); Item -[SAME_AS]-> Entity(kg:N)
+``ml-100k-kg``              ratings (kind=rating, weight=rating, timestamp); genre, gender, occupation,
+                            age_group attributes; Freebase KG over ``m.*`` ids; ``.link`` as SAME_AS
+``ml-1m``                   as ml-100k from the classic ``::`` files; MKR KG over ``kg:N`` ids
+``douban-cdr``              book and music ratings (scenarios ``book``, ``music``); items ``book:ID`` and
+                            ``music:ID`` because the two id spaces overlap; users shared
+``amazon-cdr-ids/A_B``      DisenCDR pair: folder ``A_B`` holds domain A, folder ``B_A`` domain B (the
+                            loader of DisenCDR reads them so); users are shared, items ``A:ID``/``B:ID``
+==========================  ===============================================================
+
+Amazon interpretation (DisenCDR ``utils/loader.py``): for ``--dataset sport_cloth`` the
+*source* domain is ``dataset/sport_cloth/{train,test}.txt`` and the *target* domain is the
+reversed folder ``dataset/cloth_sport``; it asserts both have the same number of users, so
+user ids are one shared space while item ids are per domain. Each line is
+``user<TAB>item<TAB>1``. We read ``train.txt`` and ``test_original.txt`` (``test.txt`` is a
+subset of it, without the users and items that the train file lacks) as implicit
+``kind=review`` interactions, weight from the third column.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Callable, Iterator
+
+from kg_recsys.schema import (DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow, RelationRow,
+                              attribute_entity_id)
+from ingest.base import (IngestError, NodeRecord, Rejects, RowError, fix_mojibake, parse_float, parse_id,
+                         parse_relation, read_lines, require_file)
+
+DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", "ml-1m", "douban-cdr", "amazon-cdr-ids/<pair>")
+AMAZON_PREFIX = "amazon-cdr-ids/"
+
+
+def is_dataset_name(name: str) -> bool:
+    return name in _READERS or name.startswith(AMAZON_PREFIX)
+
+
+def open_dataset(name: str, data_dir: Path):
+    """The reader for a dataset name, reading from ``data_dir/<dataset folder>``."""
+    if name.startswith(AMAZON_PREFIX):
+        return AmazonCdrSource(data_dir / "amazon-cdr-ids", name[len(AMAZON_PREFIX):])
+    folder = data_dir / name
+    if not folder.is_dir():
+        raise IngestError(f"{folder}: dataset folder not found; pass --data-dir (or set KGREC_DATA_DIR) to the "
+                          f"folder that holds {name}/")
+    return _READERS[name](folder)
+
+
+# ------------------------------------------------------------------ shared helpers
+def _fields(path: Path, separator: str, width: int, rejects: Rejects | None, header: bool = False
+            ) -> Iterator[tuple[int, list[str], str]]:
+    """``(line, fields, raw)`` of a delimited text file. A line with the wrong number of
+    fields is rejected (or skipped when ``rejects`` is None: a second pass over a file
+    whose rejects the other pass reports)."""
+    for number, line in read_lines(path):
+        if header and number == 1:
+            continue
+        if not line.strip():
+            continue
+        fields = line.split(separator)
+        if len(fields) != width:
+            if rejects is not None:
+                rejects.add(path, number, "(row)", f"expected {width} fields separated by {separator!r}, "
+                            f"got {len(fields)}", line)
+            continue
+        yield number, fields, line
+
+
+def _attribute(src_label: str, src_id: str, column: str, value: str) -> tuple[NodeRecord, RelationRow]:
+    entity_id = attribute_entity_id(column, value)
+    return ((ENTITY, {"id": entity_id, "text": value, "scenario": None}, False),
+            {"src_label": src_label, "src_id": src_id, "relation": column, "dst_label": ENTITY, "dst_id": entity_id})
+
+
+def _kg_relations(triples: Path, links: Path, rejects: Rejects, entity: Callable[[str], str],
+                  separator: str = "\t", header: bool = False) -> Iterator[RelationRow]:
+    """KG triples ``head relation tail`` and item -> entity links, with entity ids mapped."""
+    for number, (h, r, t), raw in _fields(triples, separator, 3, rejects, header):
+        try:
+            yield {"src_label": ENTITY, "src_id": entity(parse_id(h, "head")),
+                   "relation": parse_relation(r, "relation"), "dst_label": ENTITY,
+                   "dst_id": entity(parse_id(t, "tail"))}
+        except RowError as error:
+            rejects.add(triples, number, error.field, error.message, raw)
+    for number, (item, e), raw in _fields(links, separator, 2, rejects, header):
+        try:
+            yield {"src_label": ITEM, "src_id": parse_id(item, "item_id"), "relation": SAME_AS,
+                   "dst_label": ENTITY, "dst_id": entity(parse_id(e, "entity_id"))}
+        except RowError as error:
+            rejects.add(links, number, error.field, error.message, raw)
+
+
+def _kg_entity(raw_id: str) -> str:
+    """KGCN/MKR entity ids are bare integers; prefixed so they read as KG entities."""
+    return f"kg:{raw_id}"
+
+
+AGE_GROUPS = {1: "under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+"}
+ML1M_OCCUPATIONS = (
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student", "customer service",
+    "doctor/health care", "executive/managerial", "farmer", "homemaker", "K-12 student", "lawyer", "programmer",
+    "retired", "sales/marketing", "scientist", "self-employed", "technician/engineer", "tradesman/craftsman",
+    "unemployed", "writer",
+)
+GENDERS = {"M": "male", "F": "female"}
+
+
+def age_group(age: int) -> str:
+    """MovieLens-1M's age bands, so that both MovieLens sets share attribute values."""
+    for lower in (56, 50, 45, 35, 25, 18):
+        if age >= lower:
+            return AGE_GROUPS[lower]
+    return AGE_GROUPS[1]
+
+
+def user_text(age: str | None, gender: str | None, occupation: str | None) -> str:
+    """``"a 24 year old male technician"``; parts that are unknown are left out."""
+    words = ["a"]
+    if age and age[0].isdigit() and not age.endswith("+"):
+        words.append(f"{age} year old")
+    if gender:
+        words.append(gender)
+    words.append(occupation if occupation and occupation not in ("other", "none") else "person")
+    if age == "under 18":
+        words.append("under 18")
+    elif age and age.endswith("+"):
+        words.append(f"aged {age[:-1]} or older")
+    return " ".join(words)
+
+
+def _rating(user: str, item: str, rating: str, stamp: str | None, scenario: str, kind: str,
+            weight_field: str = "rating") -> InteractionRow:
+    """An interaction whose weight is required (a rating, a play count)."""
+    weight = parse_float(rating, weight_field, None)
+    if weight is None:
+        raise RowError(weight_field, "required value is missing")
+    return {"user_id": parse_id(user, "user_id"), "item_id": parse_id(item, "item_id"), "scenario": scenario,
+            "kind": kind, "weight": weight,
+            "timestamp": parse_float(stamp, "timestamp", None) if stamp is not None else None}
+
+
+# ------------------------------------------------------------------ Last.fm (HetRec 2011) + Satori KG
+class LastfmSource:
+    """HetRec 2011 Last.fm with the KGCN Satori KG (see the module docstring).
+
+    Args:
+        folder: the ``lastfm-kg`` folder.
+        top_tags: how many of an artist's most used tags are appended to its text. (default: ``5``)
+    """
+
+    SCENARIO = "listening"
+
+    def __init__(self, folder: str | os.PathLike, top_tags: int = 5) -> None:
+        self.folder = Path(folder)
+        self.name = "lastfm-kg"
+        self.top_tags = top_tags
+        self._files = {key: require_file(self.folder / name, what) for key, name, what in (
+            ("artists", "artists.dat", "id name url pictureURL"), ("tags", "tags.dat", "tagID tagValue"),
+            ("artist_tags", "artist_tags.tsv", "artistID tagID"), ("plays", "user_artists.dat", "userID artistID weight"),
+            ("friends", "user_friends.dat", "userID friendID"), ("kg", "kg.txt", "head relation tail"),
+            ("links", "item_index2entity_id.txt", "artist id, entity id"))}
+        self._pending: list[RelationRow] = []
+
+    def files(self) -> list[Path]:
+        return list(self._files.values())
+
+    def nodes(self, rejects: Rejects) -> Iterator[NodeRecord]:
+        f = self._files
+        tag_names: dict[str, str] = {}
+        for number, (tag_id, value), raw in _fields(f["tags"], "\t", 2, rejects, header=True):
+            value = fix_mojibake(value.strip())
+            try:
+                entity_id = parse_id(attribute_entity_id("tag", value), "tagValue")
+            except RowError as error:
+                rejects.add(f["tags"], number, error.field, error.message, raw)
+                continue
+            tag_names[tag_id.strip()] = value
+            yield ENTITY, {"id": entity_id, "text": value, "scenario": None}, True
+        self._pending = []
+        usage: dict[str, Counter] = defaultdict(Counter)
+        for number, (artist, tag_id), raw in _fields(f["artist_tags"], "\t", 2, rejects, header=True):
+            tag = tag_names.get(tag_id.strip())
+            if tag is None:
+                rejects.add(f["artist_tags"], number, "tagID", f"tag id {tag_id!r} is not in tags.dat", raw)
+                continue
+            try:
+                artist_id = parse_id(artist, "artistID")
+            except RowError as error:
+                rejects.add(f["artist_tags"], number, error.field, error.message, raw)
+                continue
+            usage[artist_id][tag] += 1
+            self._pending.append({"src_label": ITEM, "src_id": artist_id, "relation": "tag", "dst_label": ENTITY,
+                                  "dst_id": attribute_entity_id("tag", tag)})
+        for number, (artist, name, _url, _picture), raw in _fields(f["artists"], "\t", 4, rejects, header=True):
+            try:
+                artist_id = parse_id(artist, "id")
+            except RowError as error:
+                rejects.add(f["artists"], number, error.field, error.message, raw)
+                continue
+            text = fix_mojibake(name.strip())
+            tags = [tag for tag, _ in usage.get(artist_id, Counter()).most_common(self.top_tags)]
+            if tags:
+                text = f"{text}. Tags: {', '.join(tags)}" if text else f"Tags: {', '.join(tags)}"
+            yield ITEM, {"id": artist_id, "text": text or None, "scenario": self.SCENARIO}, True
+
+    def interactions(self, rejects: Rejects) -> Iterator[InteractionRow]:
+        path = self._files["plays"]
+        for number, (user, artist, count), raw in _fields(path, "\t", 3, rejects, header=True):
+            try:
+                yield _rating(user, artist, count, None, self.SCENARIO, "play", weight_field="weight")
+            except RowError as error:
+                rejects.add(path, number, error.field, error.message, raw)
+
+    def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
+        yield from self._pending
+        self._pending = []
+        path = self._files["friends"]
+        for number, (user, friend), raw in _fields(path, "\t", 2, rejects, header=True):
+            try:
+                yield {"src_label": USER, "src_id": parse_id(user, "userID"), "relation": "friend",
+                       "dst_label": USER, "dst_id": parse_id(friend, "friendID")}
+            except RowError as error:
+                rejects.add(path, number, error.field, error.message, raw)
+        yield from _kg_relations(self._files["kg"], self._files["links"], rejects, _kg_entity)
+
+
+# ------------------------------------------------------------------ MovieLens-100k (RecBole atomic files)
+class _AtomicFile:
+    """A RecBole atomic file: tab separated, header ``name:type``; columns by name."""
+
+    def __init__(self, path: Path, required: tuple[str, ...]) -> None:
+        self.path = require_file(path, "RecBole atomic file")
+        first = next(read_lines(path), (1, ""))[1]
+        self.names = [column.split(":", 1)[0].strip() for column in first.split("\t")]
+        for column in required:
+            if column not in self.names:
+                raise IngestError(f"{path}: required column {column!r} is missing from the header "
+                                  f"({first.strip()}); RecBole atomic files name each column as name:type")
+        self.position = {name: i for i, name in enumerate(self.names)}
+
+    def rows(self, rejects: Rejects | None) -> Iterator[tuple[int, dict[str, str], str]]:
+        for number, fields, raw in _fields(self.path, "\t", len(self.names), rejects, header=True):
+            yield number, dict(zip(self.names, fields)), raw
+
+
+class Ml100kSource:
+    """MovieLens-100k in RecBole's atomic files with the Freebase KG."""
+
+    def __init__(self, folder: str | os.PathLike, prefix: str = "ml-100k") -> None:
+        self.folder = Path(folder)
+        self.name = "ml-100k-kg"
+        stem = self.folder / prefix
+        self.inter = _AtomicFile(Path(f"{stem}.inter"), ("user_id", "item_id", "rating"))
+        self.item = _AtomicFile(Path(f"{stem}.item"), ("item_id", "movie_title"))
+        self.user = _AtomicFile(Path(f"{stem}.user"), ("user_id",))
+        self.kg = _AtomicFile(Path(f"{stem}.kg"), ("head_id", "relation_id", "tail_id"))
+        self.link = _AtomicFile(Path(f"{stem}.link"), ("item_id", "entity_id"))
+        self._pending: list[RelationRow] = []
+
+    def files(self) -> list[Path]:
+        return [f.path for f in (self.inter, self.item, self.user, self.kg, self.link)]
+
+    def nodes(self, rejects: Rejects) -> Iterator[NodeRecord]:
+        self._pending = []
+        for number, row, raw in self.item.rows(rejects):
+            try:
+                item_id = parse_id(row["item_id"], "item_id")
+            except RowError as error:
+                rejects.add(self.item.path, number, error.field, error.message, raw)
+                continue
+            title, year = row["movie_title"].strip(), row.get("release_year", "").strip()
+            genres = row.get("class", "").split()
+            text = f"{title} ({year})" if year else title
+            if genres:
+                text += f". Genres: {', '.join(genres)}"
+            yield ITEM, {"id": item_id, "text": text or None, "scenario": None}, True
+            for genre in genres:
+                node, relation = _attribute(ITEM, item_id, "genre", genre)
+                yield node
+                self._pending.append(relation)
+        for number, row, raw in self.user.rows(rejects):
+            try:
+                user_id = parse_id(row["user_id"], "user_id")
+                age_text = row.get("age", "").strip()
+                if age_text and not age_text.isdigit():
+                    raise RowError("age", f"{age_text!r} is not a whole number")
+            except RowError as error:
+                rejects.add(self.user.path, number, error.field, error.message, raw)
+                continue
+            age = int(age_text) if age_text else None
+            gender = GENDERS.get(row.get("gender", "").strip())
+            occupation = row.get("occupation", "").strip() or None
+            yield USER, {"id": user_id, "text": user_text(str(age) if age is not None else None, gender, occupation),
+                         "scenario": None}, True
+            for column, value in (("age_group", age_group(age) if age is not None else None), ("gender", gender),
+                                  ("occupation", occupation)):
+                if value:
+                    node, relation = _attribute(USER, user_id, column, value)
+                    yield node
+                    self._pending.append(relation)
+
+    def interactions(self, rejects: Rejects) -> Iterator[InteractionRow]:
+        for number, row, raw in self.inter.rows(rejects):
+            try:
+                yield _rating(row["user_id"], row["item_id"], row["rating"], row.get("timestamp"),
+                              DEFAULT_SCENARIO, "rating")
+            except RowError as error:
+                rejects.add(self.inter.path, number, error.field, error.message, raw)
+
+    def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
+        yield from self._pending
+        self._pending = []
+        yield from _kg_relations(self.kg.path, self.link.path, rejects, lambda e: e, header=True)
+
+
+# ------------------------------------------------------------------ MovieLens-1M + MKR KG
+class Ml1mSource:
+    """MovieLens-1M's ``::`` files (UTF-8 or latin-1) with the MKR KG."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.name = "ml-1m"
+        self._files = {key: require_file(self.folder / name, what) for key, name, what in (
+            ("ratings", "ratings.dat", "UserID::MovieID::Rating::Timestamp"),
+            ("movies", "movies.dat", "MovieID::Title::Genres"),
+            ("users", "users.dat", "UserID::Gender::Age::Occupation::Zip-code"),
+            ("kg", "kg_mkr.txt", "head relation tail"), ("links", "item_index2entity_id_mkr.txt", "movie id, entity id"))}
+        self._pending: list[RelationRow] = []
+
+    def files(self) -> list[Path]:
+        return list(self._files.values())
+
+    def nodes(self, rejects: Rejects) -> Iterator[NodeRecord]:
+        self._pending = []
+        path = self._files["movies"]
+        for number, (movie, title, genres_text), raw in _fields(path, "::", 3, rejects):
+            try:
+                item_id = parse_id(movie, "MovieID")
+            except RowError as error:
+                rejects.add(path, number, error.field, error.message, raw)
+                continue
+            genres = [g.strip() for g in genres_text.split("|") if g.strip()]
+            text = fix_mojibake(title.strip())
+            if genres:
+                text += f". Genres: {', '.join(genres)}"
+            yield ITEM, {"id": item_id, "text": text or None, "scenario": None}, True
+            for genre in genres:
+                node, relation = _attribute(ITEM, item_id, "genre", genre)
+                yield node
+                self._pending.append(relation)
+        path = self._files["users"]
+        for number, (user, gender_code, age_code, occupation_code, _zip), raw in _fields(path, "::", 5, rejects):
+            try:
+                user_id = parse_id(user, "UserID")
+                age = AGE_GROUPS.get(int(age_code)) if age_code.strip().isdigit() else None
+                if age is None:
+                    raise RowError("Age", f"{age_code!r} is not one of the codes {sorted(AGE_GROUPS)}")
+                code = int(occupation_code) if occupation_code.strip().isdigit() else -1
+                if not 0 <= code < len(ML1M_OCCUPATIONS):
+                    raise RowError("Occupation", f"{occupation_code!r} is not a code 0-{len(ML1M_OCCUPATIONS) - 1}")
+            except RowError as error:
+                rejects.add(path, number, error.field, error.message, raw)
+                continue
+            gender, occupation = GENDERS.get(gender_code.strip()), ML1M_OCCUPATIONS[code]
+            yield USER, {"id": user_id, "text": user_text(age, gender, occupation), "scenario": None}, True
+            for column, value in (("age_group", age), ("gender", gender), ("occupation", occupation)):
+                if value:
+                    node, relation = _attribute(USER, user_id, column, value)
+                    yield node
+                    self._pending.append(relation)
+
+    def interactions(self, rejects: Rejects) -> Iterator[InteractionRow]:
+        path = self._files["ratings"]
+        for number, (user, movie, rating, stamp), raw in _fields(path, "::", 4, rejects):
+            try:
+                yield _rating(user, movie, rating, stamp, DEFAULT_SCENARIO, "rating")
+            except RowError as error:
+                rejects.add(path, number, error.field, error.message, raw)
+
+    def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
+        yield from self._pending
+        self._pending = []
+        yield from _kg_relations(self._files["kg"], self._files["links"], rejects, _kg_entity)
+
+
+# ------------------------------------------------------------------ cross-domain rating sets
+class _CrossDomainSource:
+    """Shared users, one item id space per scenario (items ``SCENARIO:ID``). Subclasses
+    list ``(scenario, file)`` pairs in ``self.parts``."""
+
+    kind = "rating"
+    parts: list[tuple[str, Path]]
+
+    def files(self) -> list[Path]:
+        return [path for _, path in self.parts]
+
+    def nodes(self, rejects: Rejects) -> Iterator[NodeRecord]:
+        # Items carry their scenario; their bad rows are rejected once, in interactions().
+        for scenario, path in self.parts:
+            seen: set[str] = set()
+            for _, fields, _ in _fields(path, "\t", 3, None):
+                item = fields[1].strip()
+                if item and item not in seen:
+                    seen.add(item)
+                    try:
+                        yield ITEM, {"id": parse_id(f"{scenario}:{item}", "item"), "text": None,
+                                     "scenario": scenario}, False
+                    except RowError:
+                        continue
+
+    def interactions(self, rejects: Rejects) -> Iterator[InteractionRow]:
+        for scenario, path in self.parts:
+            for number, (user, item, rating), raw in _fields(path, "\t", 3, rejects):
+                try:
+                    row = _rating(user, item, rating, None, scenario, self.kind)
+                    row["item_id"] = f"{scenario}:{row['item_id']}"
+                    yield row
+                except RowError as error:
+                    rejects.add(path, number, error.field, error.message, raw)
+
+    def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
+        return iter(())
+
+
+class DoubanSource(_CrossDomainSource):
+    """Douban book and music ratings (GA-DTCDR): ``user<TAB>item<TAB>rating``."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.name = "douban-cdr"
+        self.parts = [(scenario, require_file(self.folder / f"douban_{scenario}" / "ratings.dat",
+                                              "user<TAB>item<TAB>rating"))
+                      for scenario in ("book", "music")]
+
+
+class AmazonCdrSource(_CrossDomainSource):
+    """One DisenCDR Amazon pair ``A_B`` (see the module docstring for the interpretation)."""
+
+    kind = "review"
+
+    def __init__(self, folder: str | os.PathLike, pair: str) -> None:
+        self.folder = Path(folder)
+        domains = pair.strip("/").split("_")
+        if len(domains) != 2 or not all(domains):
+            raise IngestError(f"amazon-cdr-ids/{pair}: a pair is two domains joined by '_', e.g. "
+                              "amazon-cdr-ids/sport_cloth")
+        self.name = f"amazon-cdr-ids/{pair}"
+        first, second = domains
+        self.parts = []
+        for scenario, sub in ((first, f"{first}_{second}"), (second, f"{second}_{first}")):
+            if not (self.folder / sub).is_dir():
+                raise IngestError(f"{self.folder / sub}: folder of domain {scenario!r} is missing; pair "
+                                  f"{pair!r} needs both {first}_{second}/ and {second}_{first}/ under "
+                                  f"{self.folder} (check --data-dir)")
+            for split in ("train.txt", "test_original.txt"):
+                self.parts.append((scenario, require_file(self.folder / sub / split, "user<TAB>item<TAB>1")))
+
+
+_READERS = {"lastfm-kg": LastfmSource, "ml-100k-kg": Ml100kSource, "ml-1m": Ml1mSource, "douban-cdr": DoubanSource}
