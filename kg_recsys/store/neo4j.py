@@ -272,7 +272,9 @@ class Neo4jStore:
             self._write([(query, {"rows": list(chunk), "prop": prop})])
         name = self.vector_index_name(label, prop)
         create = (f"CREATE VECTOR INDEX {_q(name)} IF NOT EXISTS FOR (n:{_q(label)}) ON (n.{_q(prop)}) "
-                  "OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}")
+                  "OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine', "
+                  # exact scores: quantization (on by default since 5.23) perturbs them by ~1e-3
+                  "`vector.quantization.enabled`: false}}")
         with self._session() as session:
             session.execute_write(lambda tx: tx.run(create, {"dimensions": int(vectors.shape[1])}).consume())
             session.run("CALL db.awaitIndex($name, 300)", {"name": name}).consume()
