@@ -113,15 +113,18 @@ def parse_id(value: str | None, field_name: str) -> str:
 
 
 def parse_float(value: str | None, field_name: str, default: float | None) -> float | None:
-    text = value.strip() if value else ""
-    if not text:
+    """A finite number, ``default`` when empty; raises :class:`RowError` naming the field."""
+    if not value:
         return default
     try:
-        number = float(text)
+        number = float(value)  # float() itself ignores surrounding blanks
     except ValueError:
+        text = value.strip()
+        if not text:
+            return default
         raise RowError(field_name, f"{text!r} is not a number") from None
     if not math.isfinite(number):
-        raise RowError(field_name, f"{text!r} is not a finite number")
+        raise RowError(field_name, f"{value.strip()!r} is not a finite number")
     return number
 
 
@@ -165,18 +168,27 @@ def fix_mojibake(text: str) -> str:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line_number, line)`` without the line ending; UTF-8 with a per-line latin-1
+    """``(line_number, line)`` without the line ending; UTF-8, with a per-line latin-1
     fallback (the MovieLens and HetRec files mix both); a BOM is skipped."""
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            raw = raw.rstrip(b"\r\n")
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                line = raw.decode("latin-1")
-            yield number, line
+        data = handle.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:  # the common case, decoded in one go
+        lines = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        lines = [_decode(raw) for raw in data.split(b"\n")]
+    if lines and not lines[-1]:
+        lines.pop()  # the file ended with a newline
+    for number, line in enumerate(lines, 1):
+        yield number, line[:-1] if line.endswith("\r") else line
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, list[str]]]:

@@ -63,10 +63,10 @@ def _fields(path: Path, separator: str, width: int, rejects: Rejects | None, hea
     for number, line in read_lines(path):
         if header and number == 1:
             continue
-        if not line.strip():
-            continue
         fields = line.split(separator)
         if len(fields) != width:
+            if not line.strip():
+                continue
             if rejects is not None:
                 rejects.add(path, number, "(row)", f"expected {width} fields separated by {separator!r}, "
                             f"got {len(fields)}", line)

@@ -1,0 +1,120 @@
+"""Each real data set reader on its real files (../shared/data or $KGREC_DATA_DIR).
+
+Expected numbers come from the data sets' READMEs; where a file disagrees with its README
+the test counts the file itself and says so.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ingest import ingest_source
+from kg_recsys.store.memory import MemoryStore
+
+
+def lines(path) -> int:
+    """Non-empty lines, a last line without a newline included."""
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def interacted(store: MemoryStore) -> tuple[int, int]:
+    snapshot = store.snapshot()
+    return len(np.unique(snapshot.interactions.user)), len(np.unique(snapshot.interactions.item))
+
+
+def test_ml_100k_counts_match_readme_and_rerun_changes_nothing(data_dir, tmp_path):
+    store = MemoryStore(None)
+    summary = ingest_source("ml-100k-kg", store, data_dir=data_dir, progress=False)
+    assert summary.rejected == 0 and summary.duplicates == 0
+    assert summary.relationships["INTERACTED"] == 100_000
+    assert summary.nodes["User"] == 943 and summary.nodes["Item"] == 1682
+    assert interacted(store) == (943, 1682)
+    assert summary.relationships["SAME_AS"] == lines(data_dir / "ml-100k-kg" / "ml-100k.link") - 1
+    kg = sum(n for r, n in summary.relationships.items() if r.startswith("film."))
+    assert kg == lines(data_dir / "ml-100k-kg" / "ml-100k.kg") - 1  # 91,631 Freebase triples, none repeated
+    assert store.node("User", "1")["text"] == "a 24 year old male technician"
+    assert store.node("Item", "1")["text"] == "Toy Story (1995). Genres: Animation, Children's, Comedy"
+    assert store.has_relationship("Item", "1", "genre", "Entity", "genre=Comedy")
+    assert store.has_relationship("User", "1", "occupation", "Entity", "occupation=technician")
+    again = ingest_source("ml-100k-kg", store, data_dir=data_dir, progress=False)
+    assert (again.nodes, again.relationships) == (summary.nodes, summary.relationships)
+
+
+def test_ml_1m_counts_match_readme_and_rerun_changes_nothing(data_dir):
+    store = MemoryStore(None)
+    summary = ingest_source("ml-1m", store, data_dir=data_dir, progress=False)
+    assert summary.rejected == 0 and summary.duplicates == 0
+    assert summary.relationships["INTERACTED"] == 1_000_209
+    assert summary.nodes["User"] == 6040 and summary.nodes["Item"] == 3883  # every movie of movies.dat
+    assert interacted(store) == (6040, 3706)  # 3,706 of them rated
+    assert summary.relationships["SAME_AS"] == 2347
+    assert store.node("User", "1")["text"] == "a female K-12 student under 18"
+    assert store.node("Item", "73")["text"].startswith("Misérables, Les (1995)")
+    snapshot = store.snapshot()
+    assert set(np.unique(snapshot.interactions.weight).tolist()) == {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert not np.isnan(snapshot.interactions.timestamp).any()
+    again = ingest_source("ml-1m", store, data_dir=data_dir, progress=False)
+    assert (again.nodes, again.relationships) == (summary.nodes, summary.relationships)
+
+
+def test_lastfm(data_dir, tmp_path):
+    store = MemoryStore(None)
+    summary = ingest_source("lastfm-kg", store, data_dir=data_dir, rejects_path=tmp_path / "r.csv", progress=False)
+    assert summary.nodes["User"] == 1892 and summary.nodes["Item"] == 17632
+    assert summary.relationships["INTERACTED"] == 92_834
+    assert summary.relationships["friend"] == 25_434
+    assert summary.relationships["SAME_AS"] == 3846
+    # artist_tags.tsv names tag ids that tags.dat lacks: those rows, and only those, are rejected
+    rejects = (tmp_path / "r.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert summary.rejected == len(rejects) > 0
+    assert all("artist_tags.tsv" in r and ",tagID," in r and "not in tags.dat" in r for r in rejects)
+    tag_rows = lines(data_dir / "lastfm-kg" / "artist_tags.tsv") - 1
+    assert summary.relationships["tag"] < tag_rows - summary.rejected  # repeated (artist, tag) pairs merge
+    assert summary.duplicates >= tag_rows - summary.rejected - summary.relationships["tag"]
+    assert store.has_relationship("User", "2", "friend", "User", "275")
+    assert store.node("Item", "11681")["text"].startswith("Ballaké Sissoko")  # mojibake repaired
+    metallica = store.node("Item", "707")
+    assert metallica["text"].startswith("Metallica. Tags: ") and metallica["scenario"] == "listening"
+    assert store.has_relationship("Item", "2", "SAME_AS", "Entity", "kg:0")
+
+
+def test_douban_scenarios_and_namespaced_items(data_dir):
+    store = MemoryStore(None)
+    summary = ingest_source("douban-cdr", store, data_dir=data_dir, progress=False)
+    book = lines(data_dir / "douban-cdr" / "douban_book" / "ratings.dat")
+    music = lines(data_dir / "douban-cdr" / "douban_music" / "ratings.dat")
+    # The README says 96,040 and 69,708: `wc -l`, which misses each file's unterminated last line.
+    assert (book, music) == (96_041, 69_709)
+    assert summary.rejected == 0 and summary.relationships == {"INTERACTED": book + music}
+    snapshot = store.snapshot()
+    assert snapshot.scenarios() == ["book", "music"]
+    assert store.node("Item", "book:1630")["scenario"] == "book"
+    assert all(i.split(":")[0] == s for i, s in zip(snapshot.items.ids.tolist(), snapshot.items.scenario.tolist()))
+    inter = snapshot.interactions
+    both = set(inter.user[inter.scenario == "book"].tolist()) & set(inter.user[inter.scenario == "music"].tolist())
+    assert len(both) > 1000  # shared users link the two scenarios
+
+
+def test_amazon_pair_reads_both_domains(data_dir):
+    store = MemoryStore(None)
+    summary = ingest_source("amazon-cdr-ids/sport_cloth", store, data_dir=data_dir, progress=False)
+    root = data_dir / "amazon-cdr-ids"
+    expected = sum(lines(root / d / f) for d in ("sport_cloth", "cloth_sport") for f in ("train.txt", "test_original.txt"))
+    assert summary.rejected == 0 and summary.relationships == {"INTERACTED": expected}
+    assert summary.nodes["User"] == 9928  # the README's shared users
+    snapshot = store.snapshot()
+    assert snapshot.scenarios() == ["cloth", "sport"]
+    inter = snapshot.interactions
+    sport = set(inter.user[inter.scenario == "sport"].tolist())
+    cloth = set(inter.user[inter.scenario == "cloth"].tolist())
+    assert len(sport & cloth) == 9928
+    assert store.has_relationship("User", "0", "INTERACTED", "Item", "sport:23761")
+    assert store.has_relationship("User", "0", "INTERACTED", "Item", "cloth:15588")
+
+
+def test_amazon_unknown_pair_is_a_clear_error(data_dir):
+    from ingest import IngestError
+
+    with pytest.raises(IngestError, match="sport_moon"):
+        ingest_source("amazon-cdr-ids/sport_moon", MemoryStore(None), data_dir=data_dir, progress=False)
