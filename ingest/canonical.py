@@ -23,8 +23,8 @@ from typing import Iterator
 
 from kg_recsys.schema import (DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow,
                               RelationRow, SchemaError, attribute_entity_id)
-from ingest.base import (IngestError, check_data_relation, NodeRecord, Rejects, RowError, optional_text, parse_float, parse_id,
-                         parse_relation, read_csv, require_file)
+from ingest.base import (IngestError, NodeRecord, Rejects, RowError, check_data_relation, optional_text, parse_float,
+                         parse_id, parse_relation, read_csv, require_file)
 
 INTERACTIONS, ITEMS, USERS, TRIPLES, LINKS, ENTITIES = (
     "interactions.csv", "items.csv", "users.csv", "triples.csv", "links.csv", "entities.csv")

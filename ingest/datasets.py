@@ -164,7 +164,8 @@ class LastfmSource:
         self.top_tags = top_tags
         self._files = {key: require_file(self.folder / name, what) for key, name, what in (
             ("artists", "artists.dat", "id name url pictureURL"), ("tags", "tags.dat", "tagID tagValue"),
-            ("artist_tags", "artist_tags.tsv", "artistID tagID"), ("plays", "user_artists.dat", "userID artistID weight"),
+            ("artist_tags", "artist_tags.tsv", "artistID tagID"),
+            ("plays", "user_artists.dat", "userID artistID weight"),
             ("friends", "user_friends.dat", "userID friendID"), ("kg", "kg.txt", "head relation tail"),
             ("links", "item_index2entity_id.txt", "artist id, entity id"))}
         self._pending: list[RelationRow] = []
@@ -332,7 +333,8 @@ class Ml1mSource:
             ("ratings", "ratings.dat", "UserID::MovieID::Rating::Timestamp"),
             ("movies", "movies.dat", "MovieID::Title::Genres"),
             ("users", "users.dat", "UserID::Gender::Age::Occupation::Zip-code"),
-            ("kg", "kg_mkr.txt", "head relation tail"), ("links", "item_index2entity_id_mkr.txt", "movie id, entity id"))}
+            ("kg", "kg_mkr.txt", "head relation tail"),
+            ("links", "item_index2entity_id_mkr.txt", "movie id, entity id"))}
         self._pending: list[RelationRow] = []
 
     def files(self) -> list[Path]:

@@ -163,7 +163,8 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
             bar.update(len(batch))
     written = None
     if rejects_path is not None or len(rejects):
-        target = Path(rejects_path) if rejects_path is not None else Path(".kgrec/rejects") / f"{_slug(reader.name)}.csv"
+        default = Path(".kgrec/rejects") / f"{_slug(reader.name)}.csv"
+        target = Path(rejects_path) if rejects_path is not None else default
         written = str(rejects.write(target))
         for reject in rejects.items[:5]:
             log.warning("rejected %s", reject.describe())

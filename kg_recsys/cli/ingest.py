@@ -22,7 +22,8 @@ def register(subparsers) -> None:
                         help="folder holding the named data sets (default: $KGREC_DATA_DIR or ../shared/data)")
     parser.add_argument("--rejects", default=None, metavar="FILE",
                         help="CSV file for rejected rows (default: .kgrec/rejects/<source>.csv when any)")
-    parser.add_argument("--batch-size", type=int, default=5000, metavar="N", help="rows per store write (default: 5000)")
+    parser.add_argument("--batch-size", type=int, default=5000, metavar="N",
+                        help="rows per store write (default: 5000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

@@ -100,7 +100,8 @@ def test_amazon_pair_reads_both_domains(data_dir):
     store = MemoryStore(None)
     summary = ingest_source("amazon-cdr-ids/sport_cloth", store, data_dir=data_dir, progress=False)
     root = data_dir / "amazon-cdr-ids"
-    expected = sum(lines(root / d / f) for d in ("sport_cloth", "cloth_sport") for f in ("train.txt", "test_original.txt"))
+    expected = sum(lines(root / d / f) for d in ("sport_cloth", "cloth_sport")
+                   for f in ("train.txt", "test_original.txt"))
     assert summary.rejected == 0 and summary.relationships == {"INTERACTED": expected}
     assert summary.nodes["User"] == 9928  # the README's shared users
     snapshot = store.snapshot()
