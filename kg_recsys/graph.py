@@ -1,0 +1,127 @@
+"""From a :class:`~kg_recsys.store.base.GraphSnapshot` to PyG's ``HeteroData``.
+
+Node types are ``user``, ``item`` and ``entity``. Edge types: one per interaction scenario
+(``user -interacted_<scenario>-> item`` and its reverse), and one per KG / attribute / user
+relation into users and items (``entity -genre-> item``), so the GNN can weigh each
+relation on its own. Messages into entities use one merged ``links_to`` type per source.
+
+Items linked to a KG entity (``SAME_AS``) also get that entity's KG triples directly
+(``item -film.film.actor-> entity``), as KGCN does: one hop from item to its KG facts
+instead of two, which matters with a shallow GNN.
+
+The set of edge types is fixed at training time by a :class:`GraphLayout`; graphs built
+later (with new nodes or new edges) reuse it, so the trained per-relation weights apply.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch_geometric.data import HeteroData
+
+from kg_recsys.schema import ENTITY, ITEM, SAME_AS, USER
+from kg_recsys.store.base import GraphSnapshot
+
+NODE_TYPE = {USER: "user", ITEM: "item", ENTITY: "entity"}
+EdgeKey = tuple[str, str, str]
+
+
+def _safe(name: str) -> str:
+    # PyG keys modules by edge type; ModuleDict keys may not contain dots.
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def interaction_relation(scenario: str) -> str:
+    return f"interacted_{_safe(scenario)}"
+
+
+@dataclass(frozen=True)
+class GraphLayout:
+    """The edge types a model was trained with, in a fixed order."""
+
+    edge_types: tuple[EdgeKey, ...]
+    scenarios: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"edge_types": [list(t) for t in self.edge_types], "scenarios": list(self.scenarios)}
+
+    @staticmethod
+    def from_dict(values: dict) -> "GraphLayout":
+        return GraphLayout(tuple(tuple(t) for t in values["edge_types"]), tuple(values["scenarios"]))
+
+
+def _edges(snapshot: GraphSnapshot, *, use_kg: bool) -> dict[EdgeKey, tuple[np.ndarray, np.ndarray]]:
+    """Every edge of the snapshot as (src, rel, dst) -> index arrays, reverses included."""
+    edges: dict[EdgeKey, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def add(key: EdgeKey, src: np.ndarray, dst: np.ndarray, symmetric: bool = False) -> None:
+        s, r, d = key
+        if symmetric:
+            edges.setdefault(key, []).extend([(src, dst), (dst, src)])
+        elif d == "entity" and s != "entity":
+            # Messages into entities are merged over relations (one ``links_to`` type per
+            # source type): entities are many, and their vectors only matter as messages
+            # back to items and users, which keep one weight per relation.
+            edges.setdefault((d, r, s), []).append((dst, src))
+            edges.setdefault((s, "links_to", d), []).append((src, dst))
+        else:
+            edges.setdefault(key, []).append((src, dst))
+            edges.setdefault((d, f"rev_{r}", s), []).append((dst, src))
+
+    inter = snapshot.interactions
+    for scenario in np.unique(inter.scenario):
+        mask = inter.scenario == scenario
+        add(("user", interaction_relation(str(scenario)), "item"), inter.user[mask], inter.item[mask])
+
+    same_as = snapshot.relations.get((ITEM, SAME_AS, ENTITY))
+    if same_as is not None:
+        order = np.argsort(same_as[1], kind="stable")
+        linked_entities, linked_items = same_as[1][order], same_as[0][order]
+    for (src_label, relation, dst_label), (src, dst) in sorted(snapshot.relations.items()):
+        is_kg = src_label != USER or dst_label != USER
+        if is_kg and not use_kg:
+            continue
+        kg_triple = src_label == ENTITY and dst_label == ENTITY
+        if not (kg_triple and same_as is not None):
+            # KG triples reach the GNN through the items they describe (below): a raw
+            # entity-entity copy would add many edge types for little signal.
+            add((NODE_TYPE[src_label], _safe(relation), NODE_TYPE[dst_label]), src, dst,
+                symmetric=src_label == dst_label == USER)
+        if kg_triple and same_as is not None:
+            # Project KG triples onto the items that *are* their head or tail entities.
+            for entity_side, other, name in ((src, dst, _safe(relation)), (dst, src, f"inv_{_safe(relation)}")):
+                lo = np.searchsorted(linked_entities, entity_side, side="left")
+                hi = np.searchsorted(linked_entities, entity_side, side="right")
+                counts = hi - lo
+                if counts.sum() == 0:
+                    continue
+                triple_index = np.repeat(np.arange(len(entity_side)), counts)
+                starts = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+                add(("item", f"kg_{name}", "entity"), linked_items[starts], other[triple_index])
+    return {key: (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+            for key, parts in edges.items()}
+
+
+def make_layout(snapshot: GraphSnapshot, *, use_kg: bool = True) -> GraphLayout:
+    return GraphLayout(tuple(sorted(_edges(snapshot, use_kg=use_kg))), tuple(snapshot.scenarios()))
+
+
+def build_hetero_data(snapshot: GraphSnapshot, layout: GraphLayout,
+                      text_vectors: dict[str, np.ndarray] | None = None) -> HeteroData:
+    """``HeteroData`` with ``x`` (text vectors, or zeros) per node type and an
+    ``edge_index`` for every edge type of ``layout`` (empty where the snapshot has none).
+    Edge types outside the layout are left out: the model has no weights for them."""
+    data = HeteroData()
+    for label, node_type in NODE_TYPE.items():
+        count = len(snapshot.nodes(label))
+        data[node_type].num_nodes = count
+        if text_vectors is not None:
+            data[node_type].x = torch.from_numpy(np.ascontiguousarray(text_vectors[label], dtype=np.float32))
+    edges = _edges(snapshot, use_kg=True)
+    for key in layout.edge_types:
+        src, dst = edges.get(key, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        pairs = np.unique(np.stack([src, dst]).astype(np.int64), axis=1) if len(src) else np.zeros((2, 0), np.int64)
+        data[key].edge_index = torch.from_numpy(pairs)
+    return data

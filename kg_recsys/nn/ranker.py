@@ -1,0 +1,50 @@
+"""The MLP ranker that re-orders recall candidates from fused representations."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class MLPRanker(nn.Module):
+    r"""Scores (user, item) pairs from the fused representation
+
+    .. math::
+        f(u, i) = \mathrm{MLP}\big([z_u;\; z_i;\; z_u \odot z_i;\; s_{\sigma};\; r_{ui};\; x_{ui}]\big)
+
+    where :math:`s_\sigma` is a learned scenario embedding, :math:`r_{ui}` the recall score
+    and :math:`x_{ui}` simple statistics (item popularity in the scenario, user activity).
+
+    Args:
+        dim: size of the user and item vectors.
+        num_scenarios: scenarios with an embedding (unknown scenarios use index 0).
+        num_stats: extra scalar features per pair, the recall score included. (default: ``3``)
+        hidden_dim: hidden layer size. (default: ``64``)
+
+    Shapes:
+        - **input:** ``user [B, dim]``, ``item [B, dim]``, ``scenario [B]`` (long),
+          ``stats [B, num_stats]``.
+        - **output:** ``[B]`` scores (higher is better).
+    """
+
+    def __init__(self, dim: int, num_scenarios: int, num_stats: int = 3, hidden_dim: int = 64) -> None:
+        super().__init__()
+        self.dim, self.num_scenarios, self.num_stats = dim, num_scenarios, num_stats
+        self.scenario_emb = nn.Embedding(max(1, num_scenarios), 8)
+        self.mlp = nn.Sequential(
+            nn.Linear(3 * dim + 8 + num_stats, hidden_dim), nn.ReLU(),
+            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+            nn.Linear(hidden_dim, 1),
+        )
+
+    def reset_parameters(self) -> None:
+        self.scenario_emb.reset_parameters()
+        for layer in self.mlp:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(dim={self.dim}, scenarios={self.num_scenarios}, stats={self.num_stats})"
+
+    def forward(self, user: Tensor, item: Tensor, scenario: Tensor, stats: Tensor) -> Tensor:
+        fused = torch.cat([user, item, user * item, self.scenario_emb(scenario), stats], dim=-1)
+        return self.mlp(fused).squeeze(-1)

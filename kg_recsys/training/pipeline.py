@@ -1,0 +1,351 @@
+"""Fitting: the GNN trainer (BPR with simulated cold start), the ranker trainer, and
+``embed``/``score`` for graphs the model has never seen (inductive inference).
+
+Trainers stand apart from models: :class:`GNNTrainer` and :func:`train_ranker` own the
+loops; :class:`FittedModel` is the trained bundle that inference needs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from kg_recsys.config import RecommenderConfig, TrainConfig
+from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation, make_layout
+from kg_recsys.nn import KGRecGNN, MLPRanker
+from kg_recsys.recall import exclusion_pairs, top_n
+from kg_recsys.schema import ENTITY, ITEM, USER
+from kg_recsys.store.base import GraphSnapshot, InteractionTable
+
+NODE_TYPES = ("user", "item", "entity")
+LABEL_OF = {"user": USER, "item": ITEM, "entity": ENTITY}
+TEXT_DIM_WITHOUT_TEXT = 1  # placeholder feature width when text is switched off
+
+
+@dataclass
+class FittedModel:
+    """Everything inference needs; built by :func:`fit_model`, saved by the Recommender."""
+
+    config: RecommenderConfig
+    layout: GraphLayout
+    gnn: KGRecGNN
+    ranker: MLPRanker | None
+    #: Per node type, which of the nodes known at fit time got a trained id embedding.
+    id_mask: dict[str, np.ndarray]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        return self.layout.scenarios
+
+
+# ---------------------------------------------------------------------- graph tensors
+def _features(snapshot: GraphSnapshot, text_vectors: dict[str, np.ndarray] | None, use_text: bool) -> dict[str, Tensor]:
+    if use_text and text_vectors is not None:
+        return {t: torch.from_numpy(np.ascontiguousarray(text_vectors[LABEL_OF[t]], np.float32)) for t in NODE_TYPES}
+    return {t: torch.zeros(len(snapshot.nodes(LABEL_OF[t])), TEXT_DIM_WITHOUT_TEXT) for t in NODE_TYPES}
+
+
+def _interacted(snapshot: GraphSnapshot) -> dict[str, np.ndarray]:
+    users = np.zeros(len(snapshot.users), bool)
+    items = np.zeros(len(snapshot.items), bool)
+    users[snapshot.interactions.user] = True
+    items[snapshot.interactions.item] = True
+    return {"user": users, "item": items, "entity": np.ones(len(snapshot.entities), bool)}
+
+
+def item_scenarios(snapshot: GraphSnapshot, scenarios: tuple[str, ...]) -> np.ndarray:
+    """Each item's scenario index (its node property, else where most of its interactions
+    are); ``-1`` if neither is known."""
+    code = {s: i for i, s in enumerate(scenarios)}
+    result = np.array([code.get(s, -1) for s in snapshot.items.scenario.tolist()], np.int64)
+    inter = snapshot.interactions
+    if len(inter) and len(scenarios):
+        scen = np.array([code.get(s, -1) for s in inter.scenario.tolist()], np.int64)
+        known = scen >= 0
+        counts = np.zeros((len(snapshot.items), len(scenarios)), np.int64)
+        np.add.at(counts, (inter.item[known], scen[known]), 1)
+        busiest = counts.argmax(1)
+        fill = (result < 0) & (counts.sum(1) > 0)
+        result[fill] = busiest[fill]
+    return result
+
+
+def _holdout_mask(inter: InteractionTable, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A random ``fraction`` of each user's interactions (users with at least 3)."""
+    mask = np.zeros(len(inter), bool)
+    order = np.argsort(inter.user, kind="stable")
+    bounds = np.flatnonzero(np.diff(inter.user[order])) + 1
+    for rows in np.split(order, bounds):
+        if len(rows) >= 3:
+            take = max(1, int(round(fraction * len(rows))))
+            mask[rng.choice(rows, size=take, replace=False)] = True
+    return mask
+
+
+# ---------------------------------------------------------------------- GNN trainer
+class GNNTrainer:
+    """BPR training of :class:`KGRecGNN` with simulated cold start.
+
+    Each step hides the interaction edges and id embeddings of a random ``cold_item_rate``
+    of items, and the edges of a random share of (user, scenario) pairs, while still
+    supervising their interactions. The model must then score those pairs from text, KG
+    links and the user's other scenarios: the situations of the cold-item, cold-user and
+    cross-scenario protocols.
+    """
+
+    def __init__(self, model: KGRecGNN, graph: GraphSnapshot, layout: GraphLayout, features: dict[str, Tensor],
+                 config: TrainConfig, generator: torch.Generator) -> None:
+        self.model, self.layout, self.config, self.features = model, layout, config, features
+        self.generator = generator
+        data = build_hetero_data(graph, layout)
+        self.edge_index = {et: data[et].edge_index for et in layout.edge_types}
+        self.warm = {t: torch.from_numpy(m) for t, m in _interacted(graph).items()}
+        inter = graph.interactions
+        self.pairs = torch.from_numpy(np.stack([inter.user, inter.item]).astype(np.int64))
+        scenario_code = {s: i for i, s in enumerate(layout.scenarios)}
+        self.pair_scenario = torch.tensor([scenario_code[s] for s in inter.scenario.tolist()], dtype=torch.long)
+        self.scenario_items = [torch.from_numpy(np.unique(inter.item[inter.scenario == s])) for s in layout.scenarios]
+        self.num_users, self.num_items = len(graph.users), len(graph.items)
+        # (edge type, scenario index, user side is src) for the interaction edge types.
+        self.interaction_types = []
+        for s, scenario in enumerate(layout.scenarios):
+            relation = interaction_relation(scenario)
+            self.interaction_types.append((("user", relation, "item"), s, True))
+            self.interaction_types.append((("item", f"rev_{relation}", "user"), s, False))
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def _cold_view(self) -> tuple[dict, dict[str, Tensor]]:
+        """Edges and id masks for one step, with simulated cold items and cold (user, scenario) pairs."""
+        rate = self.config.cold_item_rate
+        cold_items = torch.rand(self.num_items, generator=self.generator) < rate
+        cold_user_scenario = torch.rand(self.num_users, max(1, len(self.layout.scenarios)), generator=self.generator) < rate
+        edges = dict(self.edge_index)
+        for edge_type, s, user_is_src in self.interaction_types:
+            ei = edges[edge_type]
+            users, items = (ei[0], ei[1]) if user_is_src else (ei[1], ei[0])
+            edges[edge_type] = ei[:, ~(cold_items[items] | cold_user_scenario[users, s])]
+        masks = {}
+        for t in NODE_TYPES:
+            keep = torch.rand(self.warm[t].numel(), generator=self.generator) >= self.config.id_dropout
+            masks[t] = self.warm[t] & keep
+        masks["item"] &= ~cold_items
+        return edges, masks
+
+    def _negatives(self, scenario: Tensor) -> Tensor:
+        # Negatives come from the positive's own scenario: the model must rank within one.
+        negatives = torch.empty_like(scenario)
+        for s, pool in enumerate(self.scenario_items):
+            rows = (scenario == s).nonzero(as_tuple=True)[0]
+            if rows.numel():
+                negatives[rows] = pool[torch.randint(len(pool), (rows.numel(),), generator=self.generator)]
+        return negatives
+
+    def train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        order = torch.randperm(self.pairs.size(1), generator=self.generator)
+        total, steps = 0.0, 0
+        for start in range(0, order.numel(), self.config.batch_size):
+            batch = order[start:start + self.config.batch_size]
+            users, items = self.pairs[:, batch]
+            negatives = self._negatives(self.pair_scenario[batch])
+            edges, masks = self._cold_view()
+            z = self.model(self.features, masks, edges)
+            zu, zi, zj = z["user"][users], z["item"][items], z["item"][negatives]
+            loss = -F.logsigmoid((zu * zi).sum(-1) - (zu * zj).sum(-1)).mean()
+            loss = loss + 1e-4 * (zu.pow(2).sum(-1) + zi.pow(2).sum(-1) + zj.pow(2).sum(-1)).mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total, steps = total + float(loss), steps + 1
+        return {"loss": total / max(steps, 1)}
+
+
+# ---------------------------------------------------------------------- inference
+def embed(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict[str, np.ndarray] | None,
+          *, drop_item_ids: np.ndarray | None = None) -> dict[str, Tensor]:
+    """User, item and entity vectors for any graph on the trained layout (new nodes too)."""
+    features = _features(snapshot, text_vectors, fitted.config.model.use_text)
+    data = build_hetero_data(snapshot, fitted.layout)
+    masks = {}
+    for t in NODE_TYPES:
+        n = len(snapshot.nodes(LABEL_OF[t]))
+        known = np.zeros(n, bool)
+        trained = fitted.id_mask[t][:n]
+        known[:len(trained)] = trained
+        masks[t] = torch.from_numpy(known)
+    if drop_item_ids is not None:
+        masks["item"][torch.from_numpy(drop_item_ids)] = False
+    fitted.gnn.eval()
+    with torch.no_grad():
+        return fitted.gnn(features, masks, {et: data[et].edge_index for et in fitted.layout.edge_types})
+
+
+def _pair_stats(snapshot: GraphSnapshot, users: np.ndarray, items: np.ndarray, recall: np.ndarray,
+                item_scenario: np.ndarray) -> Tensor:
+    """Scalar ranker features: recall score, item popularity within its scenario, user activity."""
+    item_pop = np.bincount(snapshot.interactions.item, minlength=len(snapshot.items)).astype(np.float32)
+    user_act = np.bincount(snapshot.interactions.user, minlength=len(snapshot.users)).astype(np.float32)
+    stats = np.stack([recall, np.log1p(item_pop[items]) / 5.0, np.log1p(user_act[users]) / 5.0], axis=1)
+    return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
+
+
+def rank_candidates(fitted: FittedModel, snapshot: GraphSnapshot, z: dict[str, Tensor], users: np.ndarray,
+                    candidates: np.ndarray, recall_scores: np.ndarray) -> np.ndarray:
+    """Ranker scores for each user's recall candidates ``[U, N]`` (``-inf`` where padded)."""
+    valid = candidates >= 0
+    rows, cols = np.nonzero(valid)
+    flat_users, flat_items = users[rows], candidates[rows, cols]
+    scen = item_scenarios(snapshot, fitted.scenarios)[flat_items] + 1  # 0 = unknown scenario
+    stats = _pair_stats(snapshot, flat_users, flat_items, recall_scores[rows, cols], scen)
+    fitted.ranker.eval()
+    with torch.no_grad():
+        out = fitted.ranker(z["user"][torch.from_numpy(flat_users)], z["item"][torch.from_numpy(flat_items)],
+                            torch.from_numpy(scen), stats).numpy()
+    result = np.full(candidates.shape, -np.inf, np.float32)
+    result[rows, cols] = out
+    return result
+
+
+def score_items(fitted: FittedModel, snapshot: GraphSnapshot, z: dict[str, Tensor], users: np.ndarray,
+                items: np.ndarray) -> np.ndarray:
+    """Scores ``[U, I]`` for the given items: the ranker's order over each user's top-N
+    recall candidates, then the rest by recall score."""
+    zu, zi = z["user"][torch.from_numpy(users)], z["item"][torch.from_numpy(items)]
+    with torch.no_grad():
+        recall = (zu @ zi.T).numpy()
+    if fitted.ranker is None:
+        return recall
+    n = min(fitted.config.recall.num_candidates, len(items))
+    top = np.argpartition(-recall, n - 1, axis=1)[:, :n]
+    top_scores = np.take_along_axis(recall, top, axis=1)
+    ranked = rank_candidates(fitted, snapshot, z, users, items[top], top_scores)
+    # Candidates sit above every non-candidate; among themselves the ranker decides.
+    final = recall - (np.abs(recall).max() + 1.0) * 2 - 1e3
+    np.put_along_axis(final, top, ranked - ranked[np.isfinite(ranked)].min() if np.isfinite(ranked).any() else ranked,
+                      axis=1)
+    return final
+
+
+def _recall_at(fitted: FittedModel, graph: GraphSnapshot, text_vectors, holdout: InteractionTable, k: int = 20) -> float:
+    z = embed(fitted, graph, text_vectors)
+    users = np.unique(holdout.user)
+    seen = exclusion_pairs(users, graph.interactions.user, graph.interactions.item)
+    best, _ = top_n(z["user"][torch.from_numpy(users)], z["item"], k, exclude=seen)
+    row = {int(u): r for r, u in enumerate(users.tolist())}
+    hits = np.zeros(len(users))
+    truth = np.zeros(len(users))
+    for u, i in zip(holdout.user.tolist(), holdout.item.tolist()):
+        r = row[u]
+        truth[r] += 1
+        hits[r] += i in best[r]
+    return float(np.mean(hits / np.minimum(truth, k)))
+
+
+# ---------------------------------------------------------------------- ranker trainer
+def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: InteractionTable, text_vectors,
+                 generator: torch.Generator, rng: np.random.Generator) -> MLPRanker:
+    """Train the ranker on held-out interactions against hard negatives from recall.
+
+    The vectors come from a view where a share of items is made cold (ids and edges hidden,
+    popularity zero), so the ranker learns to order cold items too, not only popular ones.
+    """
+    config = fitted.config
+    ranker = MLPRanker(fitted.gnn.hidden_dim, len(fitted.scenarios) + 1, num_stats=3, hidden_dim=config.rank.hidden_dim)
+    optimizer = torch.optim.Adam(ranker.parameters(), lr=config.rank.lr)
+    fitted.ranker = ranker
+    users = np.unique(holdout.user)
+    for _ in range(config.rank.epochs):
+        cold = rng.random(len(graph.items)) < config.train.cold_item_rate
+        keep = ~cold[graph.interactions.item]
+        view = graph.with_interactions(graph.interactions.select(keep))
+        z = embed(fitted, view, text_vectors, drop_item_ids=np.flatnonzero(cold))
+        seen = exclusion_pairs(users, graph.interactions.user, graph.interactions.item)
+        candidates, recall = top_n(z["user"][torch.from_numpy(users)], z["item"], config.recall.num_candidates,
+                                   exclude=seen)
+        row = {int(u): r for r, u in enumerate(users.tolist())}
+        positives = {(row[u], i) for u, i in zip(holdout.user.tolist(), holdout.item.tolist())}
+        label = np.array([[(r, i) in positives for i in candidates[r]] for r in range(len(users))])
+        pos_r, pos_c = np.nonzero(label & (candidates >= 0))
+        if len(pos_r) == 0:
+            break
+        neg_pool = [np.flatnonzero(~label[r] & (candidates[r] >= 0)) for r in range(len(users))]
+        reps = config.rank.negatives
+        neg_c = np.array([neg_pool[r][rng.integers(len(neg_pool[r]))] if len(neg_pool[r]) else c
+                          for r, c in zip(np.repeat(pos_r, reps), np.repeat(pos_c, reps))])
+        pos_r_rep, pos_c_rep = np.repeat(pos_r, reps), np.repeat(pos_c, reps)
+        scen_all = item_scenarios(view, fitted.scenarios) + 1
+
+        def features(r: np.ndarray, c: np.ndarray):
+            u, i = users[r], candidates[r, c]
+            return (z["user"][torch.from_numpy(u)], z["item"][torch.from_numpy(i)], torch.from_numpy(scen_all[i]),
+                    _pair_stats(view, u, i, recall[r, c], scen_all[i]))
+
+        ranker.train()
+        order = rng.permutation(len(pos_r_rep))
+        for start in range(0, len(order), 2048):
+            b = order[start:start + 2048]
+            pos = ranker(*features(pos_r_rep[b], pos_c_rep[b]))
+            neg = ranker(*features(pos_r_rep[b], neg_c[b]))
+            loss = -F.logsigmoid(pos - neg).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return ranker
+
+
+# ---------------------------------------------------------------------- fit
+def fit_model(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[str, np.ndarray] | None,
+              *, seed: int | None = None, progress: bool | None = None) -> FittedModel:
+    """Train the GNN (and the ranker) on every interaction of ``snapshot``.
+
+    A random 10% of each user's interactions is held out for early stopping and for the
+    ranker; it is not used to train the GNN.
+    """
+    seed = config.train.seed if seed is None else seed
+    progress = config.train.progress if progress is None else progress
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    holdout_mask = _holdout_mask(snapshot.interactions, 0.1, rng)
+    graph = snapshot.with_interactions(snapshot.interactions.select(~holdout_mask))
+    holdout = snapshot.interactions.select(holdout_mask)
+    layout = make_layout(snapshot, use_kg=config.model.use_kg)
+    features = _features(graph, text_vectors, config.model.use_text)
+    m = config.model
+    gnn = KGRecGNN(NODE_TYPES, layout.edge_types, {t: len(graph.nodes(LABEL_OF[t])) for t in NODE_TYPES},
+                   text_dim=features["user"].size(1), hidden_dim=m.hidden_dim,
+                   num_layers=m.num_layers if m.use_gnn else 0, use_text=m.use_text,
+                   use_id_embeddings=m.use_id_embeddings, dropout=m.dropout)
+    fitted = FittedModel(config, layout, gnn, None, _interacted(graph))
+    trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator)
+    best, best_state, waited = -1.0, None, 0
+    epochs = range(config.train.epochs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        epochs = tqdm(epochs, desc="training GNN", unit="epoch")
+    for epoch in epochs:
+        metrics = trainer.train_epoch()
+        metrics["epoch"] = epoch
+        metrics["valid_recall@20"] = _recall_at(fitted, graph, text_vectors, holdout) if len(holdout) else math.nan
+        fitted.history.append(metrics)
+        if progress:
+            epochs.set_postfix(loss=f"{metrics['loss']:.4f}", valid=f"{metrics['valid_recall@20']:.4f}")
+        score = metrics["valid_recall@20"]
+        if not len(holdout) or score > best:
+            best, waited = score, 0
+            best_state = {k: v.clone() for k, v in gnn.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= config.train.patience:
+                break
+    if best_state is not None:
+        gnn.load_state_dict(best_state)
+    if config.rank.enabled and config.rank.epochs > 0 and len(holdout):
+        train_ranker(fitted, graph, holdout, text_vectors, generator, rng)
+    return fitted
