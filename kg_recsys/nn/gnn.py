@@ -12,7 +12,7 @@ class KGRecGNN(nn.Module):
     r"""Relation-aware message passing over the user-item-entity graph.
 
     Every node starts from its text vector projected per node type, plus a learnable id
-    embedding where the node was seen in training (``id_mask``):
+    embedding where the node was seen in training (``id_index >= 0``):
 
     .. math::
         h_v^{(0)} = W_{\tau(v)} t_v + m_v e_v
@@ -31,7 +31,7 @@ class KGRecGNN(nn.Module):
     Args:
         node_types: node type names, e.g. ``("user", "item", "entity")``.
         edge_types: ``(src, relation, dst)`` triples the model has weights for.
-        num_ids: id embeddings per node type (nodes ``>= num_ids`` have none).
+        num_ids: id embeddings per node type.
         text_dim: text vector size (default: ``384``)
         hidden_dim: output vector size (default: ``64``)
         num_layers: message-passing layers; ``0`` gives text + id through an MLP only
@@ -41,8 +41,9 @@ class KGRecGNN(nn.Module):
         dropout: dropout on the input features (default: ``0.1``)
 
     Shapes:
-        - **input:** ``x_dict[type]``: ``[N_type, text_dim]``; ``id_mask_dict[type]``:
-          bool ``[N_type]``; ``edge_index_dict[edge_type]``: ``[2, E]``.
+        - **input:** ``x_dict[type]``: ``[N_type, text_dim]``; ``id_index_dict[type]``:
+          long ``[N_type]``, the row of each node's id embedding or ``-1`` for none;
+          ``edge_index_dict[edge_type]``: ``[2, E]``.
         - **output:** ``dict[type] -> [N_type, hidden_dim]``.
     """
 
@@ -89,8 +90,8 @@ class KGRecGNN(nn.Module):
         return (f"{self.__class__.__name__}(hidden_dim={self.hidden_dim}, num_layers={self.num_layers}, "
                 f"edge_types={len(self.edge_types)}, text={self.use_text}, ids={self.use_id_embeddings})")
 
-    def initial(self, x_dict: dict[str, Tensor], id_mask_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Layer-0 vectors: projected text plus the id embedding where ``id_mask`` holds."""
+    def initial(self, x_dict: dict[str, Tensor], id_index_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Layer-0 vectors: projected text plus the id embedding where ``id_index >= 0``."""
         out = {}
         for node_type in self.node_types:
             n = x_dict[node_type].size(0)
@@ -98,16 +99,15 @@ class KGRecGNN(nn.Module):
             if self.text_proj is not None:
                 h = h + self.text_proj[node_type](self.dropout(x_dict[node_type]))
             if self.id_emb is not None:
-                known = min(n, self.num_ids.get(node_type, 0))
-                mask = id_mask_dict[node_type][:known].unsqueeze(-1).to(h.dtype)
-                ids = self.id_emb[node_type].weight[:known] * mask
-                h = h + torch.cat([ids, h.new_zeros(n - known, self.hidden_dim)]) if known < n else h + ids
+                index = id_index_dict[node_type]
+                known = index >= 0
+                h = h + self.id_emb[node_type](index.clamp(min=0)) * known.unsqueeze(-1).to(h.dtype)
             out[node_type] = h
         return out
 
-    def forward(self, x_dict: dict[str, Tensor], id_mask_dict: dict[str, Tensor],
+    def forward(self, x_dict: dict[str, Tensor], id_index_dict: dict[str, Tensor],
                 edge_index_dict: dict[EdgeType, Tensor]) -> dict[str, Tensor]:
-        h = self.initial(x_dict, id_mask_dict)
+        h = self.initial(x_dict, id_index_dict)
         if self.mlp is not None:
             return {t: v + self.mlp(v) for t, v in h.items()}
         layers = [h]

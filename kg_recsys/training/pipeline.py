@@ -34,8 +34,9 @@ class FittedModel:
     layout: GraphLayout
     gnn: KGRecGNN
     ranker: MLPRanker | None
-    #: Per node type, which of the nodes known at fit time got a trained id embedding.
-    id_mask: dict[str, np.ndarray]
+    #: Per node type, the ids that got a trained id embedding, in embedding-row order.
+    #: Inference maps nodes by id, so stores may order nodes differently or grow.
+    trained_ids: dict[str, np.ndarray]
     history: list[dict[str, float]] = field(default_factory=list)
 
     @property
@@ -120,7 +121,8 @@ class GNNTrainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def _cold_view(self) -> tuple[dict, dict[str, Tensor]]:
-        """Edges and id masks for one step, with simulated cold items and cold (user, scenario) pairs."""
+        """Edges and id-embedding rows for one step, with simulated cold items and cold
+        (user, scenario) pairs (``-1`` = no id embedding)."""
         rate = self.config.cold_item_rate
         cold_items = torch.rand(self.num_items, generator=self.generator) < rate
         cold_user_scenario = torch.rand(self.num_users, max(1, len(self.layout.scenarios)), generator=self.generator) < rate
@@ -129,12 +131,13 @@ class GNNTrainer:
             ei = edges[edge_type]
             users, items = (ei[0], ei[1]) if user_is_src else (ei[1], ei[0])
             edges[edge_type] = ei[:, ~(cold_items[items] | cold_user_scenario[users, s])]
-        masks = {}
+        index = {}
         for t in NODE_TYPES:
-            keep = torch.rand(self.warm[t].numel(), generator=self.generator) >= self.config.id_dropout
-            masks[t] = self.warm[t] & keep
-        masks["item"] &= ~cold_items
-        return edges, masks
+            keep = self.warm[t] & (torch.rand(self.warm[t].numel(), generator=self.generator) >= self.config.id_dropout)
+            if t == "item":
+                keep &= ~cold_items
+            index[t] = torch.where(keep, torch.arange(keep.numel()), -1)
+        return edges, index
 
     def _negatives(self, scenario: Tensor) -> Tensor:
         # Negatives come from the positive's own scenario: the model must rank within one.
@@ -153,15 +156,15 @@ class GNNTrainer:
             batch = order[start:start + self.config.batch_size]
             users, items = self.pairs[:, batch]
             negatives = self._negatives(self.pair_scenario[batch])
-            edges, masks = self._cold_view()
-            z = self.model(self.features, masks, edges)
+            edges, id_index = self._cold_view()
+            z = self.model(self.features, id_index, edges)
             zu, zi, zj = z["user"][users], z["item"][items], z["item"][negatives]
             loss = -F.logsigmoid((zu * zi).sum(-1) - (zu * zj).sum(-1)).mean()
             loss = loss + 1e-4 * (zu.pow(2).sum(-1) + zi.pow(2).sum(-1) + zj.pow(2).sum(-1)).mean()
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-            total, steps = total + float(loss), steps + 1
+            total, steps = total + loss.item(), steps + 1
         return {"loss": total / max(steps, 1)}
 
 
@@ -171,18 +174,16 @@ def embed(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict[str, 
     """User, item and entity vectors for any graph on the trained layout (new nodes too)."""
     features = _features(snapshot, text_vectors, fitted.config.model.use_text)
     data = build_hetero_data(snapshot, fitted.layout)
-    masks = {}
+    index = {}
     for t in NODE_TYPES:
-        n = len(snapshot.nodes(LABEL_OF[t]))
-        known = np.zeros(n, bool)
-        trained = fitted.id_mask[t][:n]
-        known[:len(trained)] = trained
-        masks[t] = torch.from_numpy(known)
+        row = {node_id: r for r, node_id in enumerate(fitted.trained_ids[t].tolist()) if node_id}
+        ids = snapshot.nodes(LABEL_OF[t]).ids.tolist()
+        index[t] = torch.tensor([row.get(node_id, -1) for node_id in ids], dtype=torch.long)
     if drop_item_ids is not None:
-        masks["item"][torch.from_numpy(drop_item_ids)] = False
+        index["item"][torch.from_numpy(drop_item_ids)] = -1
     fitted.gnn.eval()
     with torch.no_grad():
-        return fitted.gnn(features, masks, {et: data[et].edge_index for et in fitted.layout.edge_types})
+        return fitted.gnn(features, index, {et: data[et].edge_index for et in fitted.layout.edge_types})
 
 
 def _pair_stats(snapshot: GraphSnapshot, users: np.ndarray, items: np.ndarray, recall: np.ndarray,
@@ -321,7 +322,11 @@ def fit_model(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: 
                    text_dim=features["user"].size(1), hidden_dim=m.hidden_dim,
                    num_layers=m.num_layers if m.use_gnn else 0, use_text=m.use_text,
                    use_id_embeddings=m.use_id_embeddings, dropout=m.dropout)
-    fitted = FittedModel(config, layout, gnn, None, _interacted(graph))
+    # Embedding rows follow the training graph's node order; only warm nodes are trained,
+    # the rest are marked "" (never a valid id, see schema.check_id).
+    warm = _interacted(graph)
+    trained_ids = {t: np.where(warm[t], graph.nodes(LABEL_OF[t]).ids, "") for t in NODE_TYPES}
+    fitted = FittedModel(config, layout, gnn, None, trained_ids)
     trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator)
     best, best_state, waited = -1.0, None, 0
     epochs = range(config.train.epochs)
