@@ -1,0 +1,242 @@
+"""The evaluation harness: every model is fitted on the same split and ranked the same way.
+
+Ranking rules (the same for every scorer):
+
+- each test user ranks *all* candidate items of the split (no sampled negatives);
+- items the user has in ``split.context`` (training history, valid, revealed cold-user
+  interactions) are excluded from the ranking, and so are items scored ``NaN`` (a scorer
+  says "cannot score" with ``NaN``); the relevant set is the user's test items among the
+  candidates;
+- ties are broken by a seeded random order of the candidates, so a scorer that gives
+  every item the same score gets a random ranking rather than a lucky one;
+- ``fit`` sees ``split.train`` only (and ``split.valid`` if it takes a ``valid`` argument);
+- users are scored in chunks, so memory is bounded by ``chunk_size x len(candidates)``.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+
+from kg_recsys.evaluation.metrics import METRICS, coverage, metric_names, per_user_metrics
+from kg_recsys.evaluation.splits import Split
+from kg_recsys.store.base import GraphSnapshot, InteractionTable
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A recommender as the harness sees it: fitted once, then asked for score matrices."""
+
+    name: str
+
+    def fit(self, train: GraphSnapshot, seed: int) -> None:
+        """Learn from ``train`` (and nothing else); ``seed`` makes the result reproducible."""
+
+    def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scores of ``items`` for ``users``, higher is better; ``NaN`` where it cannot score.
+
+        ``context`` is the graph the model may look at now (training data plus the
+        interactions revealed at test time); ``users``/``items`` index its node tables.
+
+        Shapes:
+            users: ``[U]`` int64, items: ``[I]`` int64 -> ``[U, I]`` float.
+        """
+
+
+class UserItems:
+    """Items per user of an interaction table, as CSR arrays (duplicates removed)."""
+
+    def __init__(self, table: InteractionTable, n_users: int) -> None:
+        pairs = np.unique(np.stack([table.user.astype(np.int64), table.item.astype(np.int64)], axis=1), axis=0) \
+            if len(table) else np.zeros((0, 2), dtype=np.int64)
+        self.items = pairs[:, 1]
+        self.indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pairs[:, 0], minlength=n_users), out=self.indptr[1:])
+
+    def of(self, user: int) -> np.ndarray:
+        return self.items[self.indptr[user]:self.indptr[user + 1]]
+
+    def rows(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(row, item)``: for each listed item, its user's position in ``users``."""
+        starts, ends = self.indptr[users], self.indptr[users + 1]
+        lengths = ends - starts
+        row = np.repeat(np.arange(len(users)), lengths)
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return row, self.items[np.repeat(starts, lengths) + offsets]
+
+    def counts(self, users: np.ndarray) -> np.ndarray:
+        return self.indptr[users + 1] - self.indptr[users]
+
+
+def rank_metrics(
+    score_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    users: np.ndarray,
+    candidates: np.ndarray,
+    exclude: UserItems,
+    truth: UserItems,
+    k: int,
+    *,
+    seed: int = 0,
+    chunk_size: int = 256,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> tuple[dict[str, float], int]:
+    """Rank ``candidates`` for ``users`` with ``score_fn`` and average the metrics.
+
+    This is the one ranking loop of the project: :func:`evaluate` uses it for the test set
+    and baselines use it on the valid set for early stopping.
+
+    Args:
+        score_fn: ``(users, items) -> scores [U, I]``.
+        users: users to evaluate; those without a relevant candidate are skipped.
+        candidates: item indices that are ranked.
+        exclude: items removed from each user's ranking.
+        truth: relevant items of each user.
+        k: the cut-off.
+        seed: seed of the random tie-breaking order. (default: ``0``)
+        chunk_size: users scored at once. (default: ``256``)
+        progress: wraps the chunk iterator (e.g. ``tqdm``). (default: ``None``)
+
+    Returns:
+        ``({"recall@K", ..., "coverage@K"}, number of users evaluated)``.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(len(candidates))
+    ranked_items = candidates[order]  # ties go to the earlier column, so shuffle columns
+    n_items = int(max(candidates.max(initial=-1), exclude.items.max(initial=-1), truth.items.max(initial=-1)) + 1)
+    column = np.full(n_items, -1, dtype=np.int64)
+    column[ranked_items] = np.arange(len(ranked_items))
+
+    users = np.asarray(users, dtype=np.int64)
+    t_row, t_item = truth.rows(users)
+    t_col = column[t_item]
+    e_row, e_item = exclude.rows(users)
+    e_col = column[e_item]
+    # A relevant item that is also excluded cannot be ranked, so it does not count.
+    relevant = np.zeros(len(users), dtype=np.int64)
+    n_cols = len(candidates)
+    keep = (t_col >= 0) & ~np.isin(t_row * n_cols + t_col, e_row[e_col >= 0] * n_cols + e_col[e_col >= 0])
+    np.add.at(relevant, t_row[keep], 1)
+    active = np.flatnonzero(relevant > 0)
+    users = users[active]
+    if len(users) == 0:
+        return {name: 0.0 for name in metric_names(k)}, 0
+    remap = np.full(len(relevant), -1, dtype=np.int64)
+    remap[active] = np.arange(len(active))
+    t_row, t_col = remap[t_row[keep]], t_col[keep]
+
+    totals = {name: 0.0 for name in METRICS}
+    width = min(k, len(candidates))
+    seen = np.zeros(len(candidates), dtype=bool)
+    starts = range(0, len(users), chunk_size)
+    for start in (progress(starts) if progress else starts):
+        chunk = users[start:start + chunk_size]
+        scores = torch.as_tensor(np.asarray(score_fn(chunk, ranked_items), dtype=np.float32))
+        if scores.shape != (len(chunk), len(ranked_items)):
+            raise ValueError(f"score() returned shape {tuple(scores.shape)}, expected "
+                             f"{(len(chunk), len(ranked_items))}")
+        scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.finfo(torch.float32).max)
+        rows, items = exclude.rows(chunk)
+        cols = column[items]
+        scores[torch.as_tensor(rows[cols >= 0]), torch.as_tensor(cols[cols >= 0])] = -torch.inf
+        values, top = torch.topk(scores, width, dim=1)
+        top = torch.where(torch.isinf(values) & (values < 0), -1, top).numpy()
+
+        in_chunk = (t_row >= start) & (t_row < start + len(chunk))
+        rel = np.zeros((len(chunk), len(ranked_items) + 1), dtype=bool)  # last column: padding
+        rel[t_row[in_chunk] - start, t_col[in_chunk]] = True
+        hits = np.take_along_axis(rel, np.where(top >= 0, top, len(ranked_items)), axis=1)
+        values_by_user = per_user_metrics(hits, relevant[active][start:start + len(chunk)], k)
+        for name in METRICS:
+            totals[name] += float(values_by_user[name].sum())
+        seen[top[top >= 0]] = True
+
+    result = {f"{name}@{k}": totals[name] / len(users) for name in METRICS}
+    result[f"coverage@{k}"] = coverage(np.flatnonzero(seen), len(candidates))
+    return result, len(users)
+
+
+def fit_scorer(scorer: Scorer, split: Split, seed: int) -> None:
+    """``scorer.fit(split.train, seed)``, plus ``valid=split.valid`` when ``fit`` takes a
+    ``valid`` argument (for early stopping; valid is never test data)."""
+    if "valid" in inspect.signature(scorer.fit).parameters:
+        scorer.fit(split.train, seed, valid=split.valid)
+    else:
+        scorer.fit(split.train, seed)
+
+
+def evaluate(
+    split: Split,
+    scorers: Sequence[Scorer],
+    k: int = 20,
+    seed: int = 0,
+    progress: bool = True,
+    chunk_size: int = 256,
+) -> dict:
+    """Fit each scorer on ``split.train`` and rank ``split.candidates`` for the test users.
+
+    Args:
+        split: from :func:`kg_recsys.evaluation.make_split`.
+        scorers: the models to compare.
+        k: the cut-off of every metric. (default: ``20``)
+        seed: passed to ``fit`` and used for tie-breaking. (default: ``0``)
+        progress: show a progress bar per model. (default: ``True``)
+        chunk_size: test users scored at once. (default: ``256``)
+
+    Returns:
+        ``{"protocol", "k", "users", "candidates", "split", "models": {name: {"recall@K", "ndcg@K",
+        "hit@K", "mrr@K", "precision@K", "coverage@K"}}, "seconds": {name: {"fit", "score"}}}``.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    names = [scorer.name for scorer in scorers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scorer names must be unique, got {names}")
+    n_users = len(split.context.users)
+    exclude = UserItems(split.context.interactions, n_users)
+    truth = UserItems(split.test, n_users)
+    users = split.test_users()
+    result: dict = {"protocol": split.protocol, "k": k, "users": 0, "candidates": int(len(split.candidates)),
+                    "split": split.summary(), "models": {}, "seconds": {}}
+    for scorer in scorers:
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        fit_scorer(scorer, split, seed)
+        fitted = time.perf_counter()
+        wrap = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            total = -(-len(users) // chunk_size)
+            wrap = lambda it, name=scorer.name, total=total: tqdm(it, desc=f"rank {name}", total=total,  # noqa: E731
+                                                                   leave=False)
+        with torch.no_grad():
+            metrics, evaluated = rank_metrics(
+                lambda u, i, s=scorer: s.score(split.context, u, i), users, split.candidates, exclude, truth, k,
+                seed=seed, chunk_size=chunk_size, progress=wrap)
+        result["models"][scorer.name] = metrics
+        result["seconds"][scorer.name] = {"fit": round(fitted - start, 3),
+                                          "score": round(time.perf_counter() - fitted, 3)}
+        result["users"] = evaluated
+    return result
+
+
+def format_table(result: dict) -> str:
+    """The models of an :func:`evaluate` result as an aligned text table."""
+    k = result["k"]
+    columns = metric_names(k)
+    header = ["model", *columns, "fit s", "score s"]
+    rows = []
+    for name, values in result["models"].items():
+        seconds = result.get("seconds", {}).get(name, {})
+        rows.append([name, *(f"{values[c]:.4f}" for c in columns),
+                     f"{seconds.get('fit', float('nan')):.1f}", f"{seconds.get('score', float('nan')):.1f}"])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"{result.get('dataset', '')} protocol={result['protocol']} k={k} "
+             f"test users={result['users']} candidates={result.get('candidates', '?')}".strip()]
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)

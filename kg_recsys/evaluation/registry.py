@@ -1,0 +1,103 @@
+"""The models ``kgrec evaluate`` knows, by name, in one place.
+
+A factory takes an :class:`EvalContext` (what the split is about, never its test data)
+and returns a fresh :class:`~kg_recsys.evaluation.harness.Scorer`. Heavy or optional
+modules are imported inside the factory, so listing names costs nothing and a model that
+is not built yet only fails when it is asked for. Ablations of the main model register
+themselves as extra names, e.g.::
+
+    register_scorer("kg_recsys_no_kg", lambda ctx: KGRecScorer(ModelConfig(use_kg=False)))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from kg_recsys.evaluation.harness import Scorer
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """What a factory may know about the evaluation it builds a scorer for."""
+
+    protocol: str = "warm"
+    source_scenario: str | None = None
+    #: The scenario being recommended in (``cross-scenario``); ``None`` otherwise.
+    target_scenario: str | None = None
+
+
+ScorerFactory = Callable[[EvalContext], Scorer]
+
+
+class UnknownScorerError(KeyError):
+    """A model name that is not registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _kg_recsys(ctx: EvalContext) -> Scorer:
+    from kg_recsys.training.scorer import KGRecScorer
+
+    return KGRecScorer()
+
+
+def _popularity(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import PopularityScorer
+
+    return PopularityScorer(scenario=ctx.target_scenario)
+
+
+def _bpr_mf(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import BPRMFScorer
+
+    return BPRMFScorer()
+
+
+def _lightgcn(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import LightGCNScorer
+
+    return LightGCNScorer()
+
+
+def _text_knn(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import TextKNNScorer
+
+    return TextKNNScorer()
+
+
+def _kg_only(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import KGOnlyScorer
+
+    return KGOnlyScorer()
+
+
+#: name -> factory, in report order. Extend with :func:`register_scorer`.
+SCORERS: dict[str, ScorerFactory] = {
+    "kg_recsys": _kg_recsys,
+    "popularity": _popularity,
+    "bpr_mf": _bpr_mf,
+    "lightgcn": _lightgcn,
+    "text_knn": _text_knn,
+    "kg_only": _kg_only,
+}
+
+
+def register_scorer(name: str, factory: ScorerFactory, *, replace: bool = False) -> None:
+    """Add a model name (e.g. an ablation); an existing name needs ``replace=True``."""
+    if name in SCORERS and not replace:
+        raise ValueError(f"scorer {name!r} is already registered")
+    SCORERS[name] = factory
+
+
+def create_scorer(name: str, ctx: EvalContext | None = None) -> Scorer:
+    """A fresh scorer for ``name``; its ``name`` attribute is set to the registered name."""
+    if name not in SCORERS:
+        raise UnknownScorerError(f"unknown model {name!r}; registered: {', '.join(SCORERS)}")
+    scorer = SCORERS[name](ctx or EvalContext())
+    if getattr(scorer, "name", None) != name:
+        try:
+            scorer.name = name  # an ablation reuses a class whose default name differs
+        except AttributeError:
+            pass
+    return scorer
