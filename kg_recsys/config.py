@@ -85,6 +85,9 @@ class TrainConfig:
     #: Early stopping on validation Recall@K after this many epochs without improvement.
     patience: int = 5
     seed: int = 0
+    #: Bitwise-reproducible runs (PyTorch's deterministic kernels; parallel scatter on CPU
+    #: otherwise sums in a varying order). Users of GDS complain when a seed is not enough.
+    deterministic: bool = True
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -307,8 +307,17 @@ def fit_model(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: 
     A random 10% of each user's interactions is held out for early stopping and for the
     ranker; it is not used to train the GNN.
     """
-    seed = config.train.seed if seed is None else seed
-    progress = config.train.progress if progress is None else progress
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(config.train.deterministic)
+    try:
+        return _fit(snapshot, config, text_vectors, config.train.seed if seed is None else seed,
+                    config.train.progress if progress is None else progress)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[str, np.ndarray] | None,
+         seed: int, progress: bool) -> FittedModel:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
