@@ -1,0 +1,149 @@
+"""``kgrec evaluate SOURCE --protocol ...``: split, fit every model, rank, write JSON, print a table."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from kg_recsys.cli import CliError
+
+_DESCRIPTION = """\
+Evaluate kg-recsys and the baselines on one split of SOURCE, in one harness: every model is
+fitted on the same training graph and ranks ALL candidate items for every test user (no
+sampled metrics); items a user already has are excluded. Writes a JSON file and prints a table.
+
+protocols:
+  warm            per-user random 80/10/10 (--temporal: latest 10% of each user are test)
+  cold-item       20% of the items with interactions held out with all their interactions;
+                  they keep their text and KG links; candidates = the held-out items
+  cold-user       20% of users held out; at most --cold-user-context of their interactions
+                  are revealed at test time (0 = profile only); candidates = all items
+  cross-scenario  users active in --source-scenario and --target-scenario; some of them lose
+                  their target history, which becomes test; candidates = target items
+
+examples:
+  kgrec evaluate ml-100k-kg --protocol cold-item --out results/ml100k-cold-item.json
+  kgrec evaluate douban-cdr --protocol cross-scenario --source-scenario book --target-scenario music
+  kgrec evaluate ./my-canonical-folder --protocol warm --models popularity,lightgcn --k 10
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from kg_recsys.evaluation.splits import PROTOCOLS
+
+    parser = subparsers.add_parser("evaluate", help="compare kg-recsys with baselines on one split protocol",
+                                   description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a canonical dataset folder, or a dataset name (lastfm-kg, ml-100k-kg, ml-1m, "
+                             "douban-cdr, amazon-cdr-ids/<pair>, demo) read from --data-dir")
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--source-scenario", default=None, metavar="A", help="cross-scenario: the known scenario")
+    parser.add_argument("--target-scenario", default=None, metavar="B", help="cross-scenario: the tested scenario")
+    parser.add_argument("--k", type=int, default=20, help="cut-off of every metric (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and of every model (default: 0)")
+    parser.add_argument("--out", default=None, metavar="FILE.json",
+                        help="result file (default: results/<dataset>-<protocol>-seed<N>.json)")
+    parser.add_argument("--models", default=None, metavar="A,B,...",
+                        help="comma-separated model names, or 'all' for every registered one (default: "
+                             "kg_recsys,popularity,bpr_mf,lightgcn,text_knn,kg_only; ablations: "
+                             "kg_recsys_no_kg,kg_recsys_no_text,kg_recsys_no_gnn)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder holding the named data sets (default: $KGREC_DATA_DIR or ../shared/data)")
+    parser.add_argument("--cache-dir", default=".kgrec/cache", help="snapshot cache folder (default: %(default)s)")
+    parser.add_argument("--cold-fraction", type=float, default=0.2,
+                        help="cold-item/cold-user: fraction held out (default: %(default)s)")
+    parser.add_argument("--cold-user-context", type=int, default=3,
+                        help="cold-user: interactions revealed per held-out user (default: %(default)s)")
+    parser.add_argument("--cross-user-fraction", type=float, default=0.4,
+                        help="cross-scenario: fraction of the users active in both that become test users "
+                             "(default: %(default)s)")
+    parser.add_argument("--temporal", action="store_true",
+                        help="warm: test each user's latest items; cold-user: reveal the earliest")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def parse_models(text: str | None) -> tuple[list[str], bool]:
+    """Model names from ``--models``; the flag says whether they were asked for explicitly."""
+    from kg_recsys.evaluation.registry import DEFAULT_MODELS, SCORERS
+
+    if text is None:
+        return list(DEFAULT_MODELS), False
+    if text.strip() == "all":
+        return list(SCORERS), True
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCORERS]
+    if unknown or not names:
+        raise CliError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; registered: {', '.join(SCORERS)}")
+    if len(set(names)) != len(names):
+        raise CliError(f"--models lists a name twice: {text}")
+    return names, True
+
+
+def dataset_name(source: str) -> str:
+    path = Path(source)
+    return path.name if path.exists() else source
+
+
+def run(args: argparse.Namespace) -> int:
+    from kg_recsys.evaluation import EvalContext, create_scorer, evaluate, format_table, make_split
+    from kg_recsys.evaluation.splits import SplitError
+
+    if args.k < 1:
+        raise CliError(f"--k must be a positive integer, got {args.k}")
+    names, explicit = parse_models(args.models)
+    if args.protocol != "cross-scenario" and (args.source_scenario or args.target_scenario):
+        raise CliError("--source-scenario/--target-scenario apply to --protocol cross-scenario only")
+
+    context = EvalContext(args.protocol, args.source_scenario, args.target_scenario)
+    scorers = []
+    for name in names:
+        try:
+            scorers.append(create_scorer(name, context))
+        except ImportError as error:  # a model whose module is not built (or not installed)
+            if explicit:
+                raise CliError(f"model {name!r} is not available: {error}") from None
+            print(f"kgrec evaluate: skipping {name!r} (not available: {error})", file=sys.stderr)
+    if not scorers:
+        raise CliError("no model to evaluate")
+
+    started = time.perf_counter()
+    snapshot = _load(args)
+    loaded = time.perf_counter()
+    try:
+        split = make_split(snapshot, args.protocol, args.seed, source_scenario=args.source_scenario,
+                           target_scenario=args.target_scenario, cold_fraction=args.cold_fraction,
+                           cold_user_context=args.cold_user_context, cross_user_fraction=args.cross_user_fraction,
+                           temporal=args.temporal)
+    except SplitError as error:
+        raise CliError(str(error)) from None
+    if len(split.test) == 0:
+        raise CliError("the split has no test interactions")
+    print(f"kgrec evaluate: {json.dumps(split.summary())}", file=sys.stderr, flush=True)
+
+    result = evaluate(split, scorers, k=args.k, seed=args.seed, progress=not args.no_progress)
+    name = dataset_name(args.source)
+    result = {"dataset": name, **result, "seed": args.seed,
+              "load_seconds": round(loaded - started, 3), "total_seconds": round(time.perf_counter() - started, 3)}
+    out = Path(args.out or f"results/{name.replace('/', '_')}-{args.protocol}-seed{args.seed}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(out.name + f".tmp{os.getpid()}")
+    temporary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, out)
+    print(format_table(result))
+    print(f"wrote {out}")
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    from ingest import IngestError, load_snapshot
+    from kg_recsys.schema import SchemaError
+
+    try:
+        return load_snapshot(args.source, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                             progress=not args.no_progress)
+    except (IngestError, SchemaError, FileNotFoundError) as error:
+        raise CliError(str(error)) from None
