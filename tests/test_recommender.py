@@ -1,0 +1,222 @@
+"""The Recommender facade on the demo dataset: recommend, cold start, explain, save/load.
+
+One recommender is fitted per module (3 epochs) and shared by the read-only tests; tests
+that add nodes fit their own.
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ingest import ingest_source
+from kg_recsys import MemoryStore, Recommender, RecommenderConfig, UnknownUserError
+
+CONFIG = {"train": {"epochs": 3, "progress": False}}
+HORROR = ("genre=ghost story", "genre=slasher")
+
+
+def _fit() -> tuple[Recommender, MemoryStore]:
+    store = MemoryStore()
+    ingest_source("demo", store, progress=False)
+    return Recommender(RecommenderConfig.from_dict(CONFIG)).fit(store), store
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Recommender:
+    recommender, _ = _fit()
+    return recommender
+
+
+@pytest.fixture
+def fresh() -> Recommender:
+    """A recommender of its own, for tests that change the graph."""
+    recommender, _ = _fit()
+    return recommender
+
+
+def _history(rec: Recommender, user: str) -> set[str]:
+    snap = rec.snapshot
+    u = snap.users.index()[user]
+    return set(snap.items.ids[snap.interactions.item[snap.interactions.user == u]].tolist())
+
+
+def _attribute(rec: Recommender, relation: str) -> dict[str, list[str]]:
+    """item id -> entity ids it links to by ``relation``."""
+    src, dst = rec.snapshot.relations[("Item", relation, "Entity")]
+    found: dict[str, list[str]] = collections.defaultdict(list)
+    for i, e in zip(src.tolist(), dst.tolist()):
+        found[str(rec.snapshot.items.ids[i])].append(str(rec.snapshot.entities.ids[e]))
+    return found
+
+
+# ---------------------------------------------------------------------- recommend
+def test_recommend_one_user(fitted):
+    ids, scores = fitted.recommend("u001", k=10)
+    assert ids.shape == (10,) and scores.shape == (10,)
+    assert np.all(np.diff(scores) <= 1e-6), "scores are not sorted best first"
+    assert len(set(ids.tolist())) == 10
+    assert not set(ids.tolist()) & _history(fitted, "u001"), "a seen item was recommended"
+    assert set(ids.tolist()) <= set(fitted.snapshot.items.ids.tolist())
+
+
+def test_recommend_batch_matches_single_calls(fitted):
+    users = ["u001", "u002", "u010"]
+    ids, scores = fitted.recommend(users, k=7)
+    assert ids.shape == (3, 7) and scores.shape == (3, 7)
+    for row, user in enumerate(users):
+        single_ids, single_scores = fitted.recommend(user, k=7)
+        assert ids[row].tolist() == single_ids.tolist()
+        np.testing.assert_allclose(scores[row], single_scores, rtol=1e-5, atol=1e-6)
+        assert not set(ids[row].tolist()) & _history(fitted, user)
+
+
+def test_recommend_include_seen_and_scenario(fitted):
+    history = _history(fitted, "u002")
+    ids, _ = fitted.recommend("u002", k=50, exclude_seen=False)
+    assert set(ids.tolist()) & history, "with exclude_seen=False a top-50 should contain some history"
+    ids, _ = fitted.recommend("u002", k=10, scenario="movies")
+    scenario = dict(zip(fitted.snapshot.items.ids.tolist(), fitted.snapshot.items.scenario.tolist()))
+    assert {scenario[i] for i in ids} == {"movies"}
+    with pytest.raises(ValueError, match="unknown scenario"):
+        fitted.recommend("u002", scenario="podcasts")
+
+
+def test_unknown_user_gets_popularity_or_error(fitted):
+    ids, scores = fitted.recommend("nobody", k=5)
+    counts = collections.Counter(fitted.snapshot.items.ids[fitted.snapshot.interactions.item].tolist())
+    assert ids.tolist() == [item for item, _ in counts.most_common(5)]
+    assert np.all(np.diff(scores) <= 0)
+    # A batch mixing known and unknown users: each row gets its own answer.
+    batch_ids, _ = fitted.recommend(["nobody", "u001"], k=5)
+    assert batch_ids[0].tolist() == ids.tolist()
+    assert batch_ids[1].tolist() == fitted.recommend("u001", k=5)[0].tolist()
+
+    strict = copy.copy(fitted)
+    strict.config = dataclasses.replace(fitted.config, unknown_user="error")
+    with pytest.raises(UnknownUserError, match="nobody"):
+        strict.recommend("nobody")
+    assert strict.recommend("u001", k=5)[0].tolist() == fitted.recommend("u001", k=5)[0].tolist()
+
+
+def test_recommend_for_text_serves_a_cold_user(fitted):
+    ids, scores = fitted.recommend_for_text("ghost stories: haunted houses, curses and nightmares", k=5)
+    assert ids.shape == (5,) and np.all(np.diff(scores) <= 1e-6)
+    genres = _attribute(fitted, "genre")
+    horror = sum(any(g in HORROR for g in genres[i]) for i in ids)
+    assert horror >= 3, f"a horror profile got {ids.tolist()} ({[genres[i] for i in ids]})"
+    with pytest.raises(ValueError, match="empty"):
+        fitted.recommend_for_text("   ")
+
+
+def test_similar_items(fitted):
+    ids, scores = fitted.similar_items("b001", k=8)
+    assert ids.shape == (8,) and "b001" not in ids.tolist()
+    assert np.all(np.diff(scores) <= 1e-6) and np.all(scores <= 1.0 + 1e-5)
+    with pytest.raises(KeyError):
+        fitted.similar_items("no-such-item")
+
+
+# ---------------------------------------------------------------------- persistence
+def test_save_load_round_trip_without_pickle(fitted, tmp_path):
+    fitted.save(tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json", "model.safetensors"]
+    for path in (tmp_path / "model").iterdir():
+        head = path.read_bytes()[:2]
+        assert head[:1] != b"\x80", f"{path.name} looks like a pickle"
+    loaded = Recommender.load(tmp_path / "model", fitted.store)
+    users = ["u001", "u005", "u100"]
+    ids, scores = fitted.recommend(users, k=10)
+    loaded_ids, loaded_scores = loaded.recommend(users, k=10)
+    assert loaded_ids.tolist() == ids.tolist()
+    np.testing.assert_allclose(loaded_scores, scores, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- explanations
+def test_explain_paths_exist_in_the_store(fitted):
+    store = fitted.store
+    checked = 0
+    for user in ("u001", "u002", "u003"):
+        for item in fitted.recommend(user, k=3)[0]:
+            explanation = fitted.explain(user, str(item))
+            assert explanation.paths, f"no path from {user} to {item}"
+            u, i = fitted.snapshot.users.index()[user], fitted.snapshot.items.index()[str(item)]
+            assert explanation.recall_score == pytest.approx(
+                float(fitted.vectors["user"][u] @ fitted.vectors["item"][i]), rel=1e-5)
+            assert explanation.rank_score is not None
+            weights = [p.weight for p in explanation.paths]
+            assert weights == sorted(weights, reverse=True)
+            for path in explanation.paths:
+                assert (path.nodes[0].label, path.nodes[0].id) == ("User", user)
+                assert (path.nodes[-1].label, path.nodes[-1].id) == ("Item", str(item))
+                assert len(path.relations) == len(path.nodes) - 1 == len(path.forward)
+                for a, relation, b, forward in zip(path.nodes, path.relations, path.nodes[1:], path.forward):
+                    src, dst = (a, b) if forward else (b, a)
+                    assert store.has_relationship(src.label, src.id, relation, dst.label, dst.id), \
+                        f"hop {src.label}:{src.id} -[{relation}]-> {dst.label}:{dst.id} is not in the store"
+                    checked += 1
+    assert checked >= 9 * 2
+    with pytest.raises(KeyError):
+        fitted.explain("u001", "no-such-item")
+
+
+# ---------------------------------------------------------------------- cold start
+def _weights(rec: Recommender) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in rec.fitted.gnn.state_dict().items()}
+
+
+def test_add_items_ranks_a_matching_new_item_in_the_top_20(fresh):
+    user = "u002"
+    snap = fresh.snapshot
+    genres, authors = _attribute(fresh, "genre"), _attribute(fresh, "author")
+    history = sorted(_history(fresh, user))
+    favourite, _ = collections.Counter(g for i in history for g in genres[i]).most_common(1)[0]
+    model_item = next(i for i in history if favourite in genres[i] and i in authors)
+    # The user's profile names their favourite topic's words: "... loves X (w1, w2, w3) ...".
+    profile = str(snap.users.text[snap.users.index()[user]])
+    words = profile.split("(", 1)[1].split(")", 1)[0]
+    genre = favourite.split("=", 1)[1]
+    before = _weights(fresh)
+    fresh.add_items([{
+        "item_id": "b_new", "text": f"The Brand New Story. A {genre} novel. A tale of {words}.",
+        "scenario": str(snap.items.scenario[snap.items.index()[model_item]]),
+        "attributes": {"genre": genre, "author": authors[model_item][0].split("=", 1)[1]},
+    }, {
+        # A control item the user's history does not match.
+        "item_id": "b_other", "text": "The Sweet Wedding. A period romance novel. A tale of love, letter and kiss.",
+        "scenario": "books", "attributes": {"genre": "period romance"},
+    }])
+    after = _weights(fresh)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before), "add_items changed the GNN weights"
+    assert fresh.store.has_relationship("Item", "b_new", "genre", "Entity", favourite)
+    ids, _ = fresh.recommend(user, k=20)
+    assert "b_new" in ids.tolist(), f"new item not in the top 20 of {user}: {ids.tolist()}"
+    full, _ = fresh.recommend(user, k=len(fresh.snapshot.items))
+    assert full.tolist().index("b_new") < full.tolist().index("b_other")
+    similar, _ = fresh.similar_items("b_new", k=10)
+    assert any(favourite in genres.get(i, []) for i in similar.tolist())
+
+
+def test_add_users_with_text_and_interactions(fresh):
+    snap = fresh.snapshot
+    genres = _attribute(fresh, "genre")
+    horror_items = sorted(i for i, g in genres.items() if any(x in HORROR for x in g) and i.startswith("b"))[:4]
+    before = _weights(fresh)
+    fresh.add_users([{"user_id": "u_new", "text": "a reader who loves horror (ghost, haunted, curse)",
+                      "interactions": horror_items, "scenario": "books",
+                      "attributes": {"age_group": "25-34"}}])
+    assert all(torch.equal(v, _weights(fresh)[k]) for k, v in before.items())
+    assert fresh.store.has_relationship("User", "u_new", "INTERACTED", "Item", horror_items[0])
+    ids, scores = fresh.recommend("u_new", k=10)
+    assert not set(ids.tolist()) & set(horror_items), "seen items of the new user were recommended"
+    assert np.all(np.diff(scores) <= 1e-6)
+    popular, _ = fresh.recommend("someone-unknown", k=10)
+    assert ids.tolist() != popular.tolist(), "the new user got the unknown-user fallback"
+    horror = sum(any(g in HORROR for g in genres.get(i, [])) for i in ids.tolist())
+    assert horror >= 5, f"a horror reader got {ids.tolist()}"
+    assert len(fresh.snapshot.users) == len(snap.users) + 1
