@@ -72,7 +72,7 @@ class ModelConfig:
 class TrainConfig:
     """The BPR trainer of the GNN and the ranker's trainer."""
 
-    epochs: int = 40
+    epochs: int = 20
     batch_size: int = 4096
     lr: float = 5e-3
     weight_decay: float = 1e-6
@@ -83,7 +83,7 @@ class TrainConfig:
     #: (simulated cold items).
     cold_item_rate: float = 0.2
     #: Early stopping on validation Recall@K after this many epochs without improvement.
-    patience: int = 5
+    patience: int = 3
     seed: int = 0
     #: Bitwise-reproducible runs (PyTorch's deterministic kernels; parallel scatter on CPU
     #: otherwise sums in a varying order). Users of GDS complain when a seed is not enough.

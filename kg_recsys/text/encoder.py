@@ -32,7 +32,8 @@ class _VectorCache:
     def __init__(self, folder: str, model_key: str) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         self.model_key = model_key
-        self.db = sqlite3.connect(os.path.join(folder, "vectors.sqlite"))
+        # Several processes (parallel evaluations) may share one cache: wait for locks.
+        self.db = sqlite3.connect(os.path.join(folder, "vectors.sqlite"), timeout=120)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, "
                         "PRIMARY KEY (model, hash))")
