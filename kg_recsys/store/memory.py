@@ -209,6 +209,7 @@ class MemoryStore:
                 "relationships": dict(sorted(relationships.items()))}
 
     def has_relationship(self, src_label: str, src_id: str, relation: str, dst_label: str, dst_id: str) -> bool:
+        check_label(src_label), check_label(dst_label), check_relation_name(relation)
         a, b = (src_label, src_id), (dst_label, dst_id)
         for x, y in ((a, b), (b, a)):
             if self.graph.has_node(x) and self.graph.has_node(y):
