@@ -3,7 +3,7 @@
 # its test extras, builds and starts the project's Neo4j (graphs/neo4j-server), runs pytest over
 # tests/, and stops Neo4j again on exit. Fails if anything fails, Neo4j's start included.
 #
-#   bash scripts/test.sh [PYTEST ARGS...]     (default: tests)
+#   bash scripts/test.sh [PYTEST ARGS...]     (default: tests notebooks --nbmake)
 #
 # Environment: KGREC_NEO4J_PASSWORD (default kgrec-test-password), KGREC_NEO4J_URI (default
 # bolt://127.0.0.1:7687), PYTHON (interpreter for a new .venv, default python3).
@@ -35,5 +35,5 @@ else
 fi
 
 echo "== pytest"
-if [[ $# -eq 0 ]]; then set -- tests; fi
+if [[ $# -eq 0 ]]; then set -- tests notebooks --nbmake; fi  # notebooks/*.ipynb run via nbmake
 .venv/bin/python -m pytest -q "$@"
