@@ -7,8 +7,10 @@ Ranking rules (the same for every scorer):
   interactions) are excluded from the ranking, and so are items scored ``NaN`` (a scorer
   says "cannot score" with ``NaN``); the relevant set is the user's test items among the
   candidates;
-- ties are broken by a seeded random order of the candidates, so a scorer that gives
-  every item the same score gets a random ranking rather than a lucky one;
+- ties are broken by a random order drawn per user from ``(seed, user)``, so a scorer
+  that gives every item the same score (an id model facing cold items) gets a random
+  ranking for each user rather than one lucky list, and the result does not depend on
+  the chunk size or the order of the candidates;
 - ``fit`` sees ``split.train`` only (and ``split.valid`` if it takes a ``valid`` argument);
 - users are scored in chunks, so memory is bounded by ``chunk_size x len(candidates)``.
 """
@@ -95,7 +97,7 @@ def rank_metrics(
         exclude: items removed from each user's ranking.
         truth: relevant items of each user.
         k: the cut-off.
-        seed: seed of the random tie-breaking order. (default: ``0``)
+        seed: seed of the random tie-breaking keys. (default: ``0``)
         chunk_size: users scored at once. (default: ``256``)
         progress: wraps the chunk iterator (e.g. ``tqdm``). (default: ``None``)
 
@@ -103,8 +105,7 @@ def rank_metrics(
         ``({"recall@K", ..., "coverage@K"}, number of users evaluated)``.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
-    order = np.random.default_rng(seed).permutation(len(candidates))
-    ranked_items = candidates[order]  # ties go to the earlier column, so shuffle columns
+    ranked_items = candidates
     n_items = int(max(candidates.max(initial=-1), exclude.items.max(initial=-1), truth.items.max(initial=-1)) + 1)
     column = np.full(n_items, -1, dtype=np.int64)
     column[ranked_items] = np.arange(len(ranked_items))
@@ -141,8 +142,7 @@ def rank_metrics(
         rows, items = exclude.rows(chunk)
         cols = column[items]
         scores[torch.as_tensor(rows[cols >= 0]), torch.as_tensor(cols[cols >= 0])] = -torch.inf
-        values, top = torch.topk(scores, width, dim=1)
-        top = torch.where(torch.isinf(values) & (values < 0), -1, top).numpy()
+        top = _top_k(scores, _tie_keys(seed, chunk, ranked_items), width)
 
         in_chunk = (t_row >= start) & (t_row < start + len(chunk))
         rel = np.zeros((len(chunk), len(ranked_items) + 1), dtype=bool)  # last column: padding
@@ -165,6 +165,34 @@ def fit_scorer(scorer: Scorer, split: Split, seed: int) -> None:
         scorer.fit(split.train, seed, valid=split.valid)
     else:
         scorer.fit(split.train, seed)
+
+
+def _tie_keys(seed: int, users: np.ndarray, items: np.ndarray) -> torch.Tensor:
+    """A uniform key per (user, item) from ``(seed, user, item)``, independent of how the
+    users are chunked and how the candidates are ordered."""
+    keys = np.empty((len(users), len(items)), dtype=np.float64)
+    n_items = int(items.max(initial=0)) + 1
+    for row, user in enumerate(users.tolist()):
+        keys[row] = np.random.default_rng((seed, user)).random(n_items)[items]
+    return torch.from_numpy(keys)
+
+
+def _top_k(scores: torch.Tensor, keys: torch.Tensor, k: int) -> np.ndarray:
+    """Column indices of the ``k`` best scores per row, best first, ties broken by the
+    larger key; ``-1`` where fewer than ``k`` scores are finite.
+
+    Shapes:
+        scores, keys: ``[U, C]`` -> ``[U, k]``.
+    """
+    kth = torch.topk(scores, k, dim=1).values[:, -1:]
+    # Everything above the k-th score is in; the tied items fill the rest by key.
+    pick = torch.where(scores > kth, 2.0, torch.where(scores == kth, keys, -1.0))
+    top = torch.topk(pick, k, dim=1).indices
+    chosen_scores = torch.gather(scores, 1, top).numpy()
+    chosen_keys = torch.gather(keys, 1, top).numpy()
+    order = np.lexsort((-chosen_keys, -chosen_scores), axis=-1)
+    top = np.take_along_axis(top.numpy(), order, axis=1)
+    return np.where(np.isneginf(np.take_along_axis(chosen_scores, order, axis=1)), -1, top)
 
 
 def evaluate(
