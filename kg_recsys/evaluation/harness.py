@@ -105,10 +105,9 @@ def rank_metrics(
         ``({"recall@K", ..., "coverage@K"}, number of users evaluated)``.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
-    ranked_items = candidates
     n_items = int(max(candidates.max(initial=-1), exclude.items.max(initial=-1), truth.items.max(initial=-1)) + 1)
     column = np.full(n_items, -1, dtype=np.int64)
-    column[ranked_items] = np.arange(len(ranked_items))
+    column[candidates] = np.arange(len(candidates))
 
     users = np.asarray(users, dtype=np.int64)
     t_row, t_item = truth.rows(users)
@@ -134,20 +133,20 @@ def rank_metrics(
     starts = range(0, len(users), chunk_size)
     for start in (progress(starts) if progress else starts):
         chunk = users[start:start + chunk_size]
-        scores = torch.as_tensor(np.asarray(score_fn(chunk, ranked_items), dtype=np.float32))
-        if scores.shape != (len(chunk), len(ranked_items)):
+        scores = torch.as_tensor(np.asarray(score_fn(chunk, candidates), dtype=np.float32))
+        if scores.shape != (len(chunk), len(candidates)):
             raise ValueError(f"score() returned shape {tuple(scores.shape)}, expected "
-                             f"{(len(chunk), len(ranked_items))}")
+                             f"{(len(chunk), len(candidates))}")
         scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.finfo(torch.float32).max)
         rows, items = exclude.rows(chunk)
         cols = column[items]
         scores[torch.as_tensor(rows[cols >= 0]), torch.as_tensor(cols[cols >= 0])] = -torch.inf
-        top = _top_k(scores, _tie_keys(seed, chunk, ranked_items), width)
+        top = _top_k(scores, _tie_keys(seed, chunk, candidates), width)
 
         in_chunk = (t_row >= start) & (t_row < start + len(chunk))
-        rel = np.zeros((len(chunk), len(ranked_items) + 1), dtype=bool)  # last column: padding
+        rel = np.zeros((len(chunk), len(candidates) + 1), dtype=bool)  # last column: padding
         rel[t_row[in_chunk] - start, t_col[in_chunk]] = True
-        hits = np.take_along_axis(rel, np.where(top >= 0, top, len(ranked_items)), axis=1)
+        hits = np.take_along_axis(rel, np.where(top >= 0, top, len(candidates)), axis=1)
         values_by_user = per_user_metrics(hits, relevant[active][start:start + len(chunk)], k)
         for name in METRICS:
             totals[name] += float(values_by_user[name].sum())
