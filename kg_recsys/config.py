@@ -59,11 +59,14 @@ class ModelConfig:
     #: Learnable id embeddings for nodes seen in training.
     use_id_embeddings: bool = True
     dropout: float = 0.1
+    #: Relations with fewer edges share one ``other`` weight (see ``graph.make_layout``).
+    min_relation_edges: int = 1000
 
     def __post_init__(self) -> None:
         _check(self.hidden_dim > 0, "model", "hidden_dim", "must be positive")
         _check(0 <= self.num_layers <= 6, "model", "num_layers", "must be in 0..6")
         _check(0.0 <= self.dropout < 1.0, "model", "dropout", "must be in [0, 1)")
+        _check(self.min_relation_edges >= 0, "model", "min_relation_edges", "must be >= 0")
         _check(self.use_text or self.use_id_embeddings, "model", "use_text",
                "at least one of use_text and use_id_embeddings must be true")
 

@@ -39,17 +39,21 @@ def interaction_relation(scenario: str) -> str:
 
 @dataclass(frozen=True)
 class GraphLayout:
-    """The edge types a model was trained with, in a fixed order."""
+    """The edge types a model was trained with, in a fixed order, and which rare relations
+    were merged into one ``other`` type per (source, target) node type pair."""
 
     edge_types: tuple[EdgeKey, ...]
     scenarios: tuple[str, ...]
+    merged: tuple[tuple[EdgeKey, EdgeKey], ...] = ()
 
     def to_dict(self) -> dict:
-        return {"edge_types": [list(t) for t in self.edge_types], "scenarios": list(self.scenarios)}
+        return {"edge_types": [list(t) for t in self.edge_types], "scenarios": list(self.scenarios),
+                "merged": [[list(a), list(b)] for a, b in self.merged]}
 
     @staticmethod
     def from_dict(values: dict) -> "GraphLayout":
-        return GraphLayout(tuple(tuple(t) for t in values["edge_types"]), tuple(values["scenarios"]))
+        return GraphLayout(tuple(tuple(t) for t in values["edge_types"]), tuple(values["scenarios"]),
+                           tuple((tuple(a), tuple(b)) for a, b in values.get("merged", [])))
 
 
 def _edges(snapshot: GraphSnapshot, *, use_kg: bool) -> dict[EdgeKey, tuple[np.ndarray, np.ndarray]]:
@@ -104,8 +108,17 @@ def _edges(snapshot: GraphSnapshot, *, use_kg: bool) -> dict[EdgeKey, tuple[np.n
             for key, parts in edges.items()}
 
 
-def make_layout(snapshot: GraphSnapshot, *, use_kg: bool = True) -> GraphLayout:
-    return GraphLayout(tuple(sorted(_edges(snapshot, use_kg=use_kg))), tuple(snapshot.scenarios()))
+def make_layout(snapshot: GraphSnapshot, *, use_kg: bool = True, min_relation_edges: int = 1000) -> GraphLayout:
+    """Fix the edge types for training. Relations with fewer than ``min_relation_edges``
+    edges are merged into one ``other`` type per node type pair: too rare to learn a
+    weight of their own, and each type costs a full aggregation over its target nodes
+    (Last.fm's KG has 60 relations, most with a few hundred edges)."""
+    counts = {key: len(src) for key, (src, _) in _edges(snapshot, use_kg=use_kg).items()}
+    merged = tuple((key, (key[0], "other", key[2])) for key, n in sorted(counts.items())
+                   if n < min_relation_edges and not key[1].startswith(("interacted_", "rev_interacted_")))
+    renamed = dict(merged)
+    edge_types = sorted({renamed.get(key, key) for key in counts})
+    return GraphLayout(tuple(edge_types), tuple(snapshot.scenarios()), merged)
 
 
 def build_hetero_data(snapshot: GraphSnapshot, layout: GraphLayout,
@@ -119,9 +132,14 @@ def build_hetero_data(snapshot: GraphSnapshot, layout: GraphLayout,
         data[node_type].num_nodes = count
         if text_vectors is not None:
             data[node_type].x = torch.from_numpy(np.ascontiguousarray(text_vectors[label], dtype=np.float32))
-    edges = _edges(snapshot, use_kg=True)
+    renamed = dict(layout.merged)
+    grouped: dict[EdgeKey, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for key, pair in _edges(snapshot, use_kg=True).items():
+        grouped.setdefault(renamed.get(key, key), []).append(pair)
     for key in layout.edge_types:
-        src, dst = edges.get(key, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        parts = grouped.get(key, [])
+        src = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        dst = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
         pairs = np.unique(np.stack([src, dst]).astype(np.int64), axis=1) if len(src) else np.zeros((2, 0), np.int64)
         data[key].edge_index = torch.from_numpy(pairs)
     return data

@@ -324,7 +324,7 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
     holdout_mask = _holdout_mask(snapshot.interactions, 0.1, rng)
     graph = snapshot.with_interactions(snapshot.interactions.select(~holdout_mask))
     holdout = snapshot.interactions.select(holdout_mask)
-    layout = make_layout(snapshot, use_kg=config.model.use_kg)
+    layout = make_layout(snapshot, use_kg=config.model.use_kg, min_relation_edges=config.model.min_relation_edges)
     features = _features(graph, text_vectors, config.model.use_text)
     m = config.model
     gnn = KGRecGNN(NODE_TYPES, layout.edge_types, {t: len(graph.nodes(LABEL_OF[t])) for t in NODE_TYPES},

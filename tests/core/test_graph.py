@@ -20,7 +20,7 @@ def small_store():
 
 def test_edge_types_per_scenario_relation_and_kg_projection():
     snap = small_store().snapshot()
-    layout = make_layout(snap)
+    layout = make_layout(snap, min_relation_edges=0)
     types = set(layout.edge_types)
     assert ("user", "interacted_books", "item") in types and ("user", "interacted_movies", "item") in types
     assert ("item", "rev_interacted_books", "user") in types
@@ -37,10 +37,26 @@ def test_edge_types_per_scenario_relation_and_kg_projection():
 
 def test_layout_is_kept_when_a_graph_lacks_an_edge_type():
     store = small_store()
-    layout = make_layout(store.snapshot(), use_kg=False)
+    layout = make_layout(store.snapshot(), use_kg=False, min_relation_edges=0)
     assert not any("kg_" in r or r == "SAME_AS" for _, r, _ in layout.edge_types)
     empty = MemoryStore()
     empty.upsert_interactions([{"user_id": "x", "item_id": "y", "scenario": "books"}])
     data = build_hetero_data(empty.snapshot(), layout)
     assert data["user", "friend", "user"].edge_index.shape == (2, 0)
     assert np.array_equal(data["user", "interacted_books", "item"].edge_index.numpy(), [[0], [0]])
+
+
+def test_rare_relations_share_one_other_type():
+    snap = small_store().snapshot()
+    layout = make_layout(snap, min_relation_edges=5)  # every non-interaction relation is rare here
+    assert ("entity", "other", "item") in layout.edge_types
+    assert not any(r.startswith("kg_") for _, r, _ in layout.edge_types)
+    # Interactions are never merged, however few: each scenario keeps its own weights.
+    assert not any("interacted" in original[1] for original, _ in layout.merged)
+    assert ("user", "interacted_books", "item") in layout.edge_types
+    data = build_hetero_data(snap, layout)
+    items, entities = snap.items.index(), snap.entities.index()
+    pairs = set(zip(*data["entity", "other", "item"].edge_index.tolist()))
+    assert (entities["e2"], items["i1"]) in pairs  # the projected KG triple is still there
+    from kg_recsys.graph import GraphLayout
+    assert GraphLayout.from_dict(layout.to_dict()) == layout
