@@ -45,7 +45,7 @@ for name in "${order[@]}"; do
     models="$full"
     [[ "$name" == douban* || "$lite" == *",$name,"* ]] && models="$short"
     # Count every running evaluation, also those started by another invocation.
-    while [[ $(pgrep -fc "kgrec evaluate" || true) -ge $jobs ]]; do sleep 10; done
+    while [[ $(pgrep -fc "python.*kgrec evaluate" || true) -ge $jobs ]]; do sleep 10; done
     echo "== $name ($models)"
     # shellcheck disable=SC2086
     .venv/bin/kgrec evaluate ${runs[$name]} --models "$models" --seed 0 --k 20 --data-dir "$data_dir" \
