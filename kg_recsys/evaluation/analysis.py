@@ -17,7 +17,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from kg_recsys.evaluation.harness import Scorer, UserItems
+from kg_recsys.evaluation.harness import Scorer, UserItems, _tie_keys, _top_k
 from kg_recsys.evaluation.splits import Split
 
 BucketBy = Literal["item_popularity", "user_interactions"]
@@ -33,7 +33,7 @@ def top_k(split: Split, scorer: Scorer, k: int, users: np.ndarray | None = None,
         k: list length.
         users: user indices (default: ``split.test_users()``).
         chunk_size: users scored at once. (default: ``256``)
-        seed: seed of the tie-breaking column order, as in the harness. (default: ``0``)
+        seed: seed of the tie-breaking keys, as in the harness. (default: ``0``)
 
     Returns:
         ``(users, items)``: ``items[u, r]`` is the item index at rank ``r + 1`` of
@@ -44,23 +44,22 @@ def top_k(split: Split, scorer: Scorer, k: int, users: np.ndarray | None = None,
     """
     users = split.test_users() if users is None else np.asarray(users, dtype=np.int64)
     candidates = np.asarray(split.candidates, dtype=np.int64)
-    ranked = candidates[np.random.default_rng(seed).permutation(len(candidates))]
     column = np.full(len(split.context.items), -1, dtype=np.int64)
-    column[ranked] = np.arange(len(ranked))
+    column[candidates] = np.arange(len(candidates))
     exclude = UserItems(split.context.interactions, len(split.context.users))
-    width = min(k, len(ranked))
+    width = min(k, len(candidates))
     out = np.full((len(users), k), -1, dtype=np.int64)
     for start in range(0, len(users), chunk_size):
         chunk = users[start:start + chunk_size]
         with torch.no_grad():
-            scores = torch.as_tensor(np.asarray(scorer.score(split.context, chunk, ranked), dtype=np.float32))
+            scores = torch.as_tensor(np.asarray(scorer.score(split.context, chunk, candidates), dtype=np.float32))
         scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.finfo(torch.float32).max)
         rows, items = exclude.rows(chunk)
         cols = column[items]
         scores[torch.as_tensor(rows[cols >= 0]), torch.as_tensor(cols[cols >= 0])] = -torch.inf
-        values, top = torch.topk(scores, width, dim=1)
-        top = np.where(torch.isneginf(values).numpy(), -1, ranked[top.numpy()])
-        out[start:start + len(chunk), :width] = top
+        # The harness's own top-K and tie-breaking, so buckets add up to its numbers.
+        top = _top_k(scores, _tie_keys(seed, chunk, candidates), width)
+        out[start:start + len(chunk), :width] = np.where(top >= 0, candidates[np.maximum(top, 0)], -1)
     return users, out
 
 
