@@ -48,6 +48,7 @@ def main() -> None:
         theirs.encode(texts, batch_size=128, normalize_embeddings=True)
         timings["sentence_transformers"].append(time.perf_counter() - start)
     result = {"source": source, "texts": len(texts), "threads": torch.get_num_threads(),
+              "load_average": __import__("os").getloadavg(),
               "machine": platform.platform(), "cpu_count": __import__("os").cpu_count(),
               "texts_per_second": {k: len(texts) / min(v) for k, v in timings.items()},
               "best_seconds": {k: min(v) for k, v in timings.items()}}
@@ -57,7 +58,8 @@ def main() -> None:
     rate = result["texts_per_second"]
     (out / "text_encoder.md").write_text(
         f"# Text encoder throughput\n\n{len(texts)} {source}, all-MiniLM-L6-v2, batch 128, max 128 tokens, "
-        f"{result['threads']} torch threads, best of {args.repeats}.\n\n| encoder | texts/s |\n|---|---:|\n"
+        f"{result['threads']} torch threads, best of {args.repeats}, load average "
+        f"{result['load_average'][0]:.1f} (both encoders ran interleaved under the same load).\n\n| encoder | texts/s |\n|---|---:|\n"
         f"| kg_recsys TextEncoder (length-sorted batches) | {rate['kg_recsys']:.0f} |\n"
         f"| sentence-transformers encode | {rate['sentence_transformers']:.0f} |\n")
     print(json.dumps(result))
