@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -48,8 +49,8 @@ def main() -> None:
         theirs.encode(texts, batch_size=128, normalize_embeddings=True)
         timings["sentence_transformers"].append(time.perf_counter() - start)
     result = {"source": source, "texts": len(texts), "threads": torch.get_num_threads(),
-              "load_average": __import__("os").getloadavg(),
-              "machine": platform.platform(), "cpu_count": __import__("os").cpu_count(),
+              "load_average": os.getloadavg(),
+              "machine": platform.platform(), "cpu_count": os.cpu_count(),
               "texts_per_second": {k: len(texts) / min(v) for k, v in timings.items()},
               "best_seconds": {k: min(v) for k, v in timings.items()}}
     out = Path("benchmarks/results")
