@@ -30,7 +30,7 @@ from kg_recsys.schema import (
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training.pipeline import (
-    LABEL_OF, NODE_TYPES, FittedModel, embed, fit_model, item_scenarios, rank_candidates,
+    NODE_TYPES, NUM_RANK_STATS, FittedModel, fit_model, rank_candidates, scoring_view,
 )
 
 _FORMAT_VERSION = 1
@@ -122,10 +122,11 @@ class Recommender:
     def _refresh(self, snapshot: GraphSnapshot | None = None) -> None:
         """Re-embed the graph by a forward pass: how new nodes become recommendable."""
         self.snapshot = snapshot if snapshot is not None else self.store.snapshot()
-        self.vectors = embed(self._require_fitted(), self.snapshot, self._text_vectors(self.snapshot))
+        self._view = scoring_view(self._require_fitted(), self.snapshot, self._text_vectors(self.snapshot))
+        self.vectors = self._view.z
         self._user_row = self.snapshot.users.index()
         self._item_row = self.snapshot.items.index()
-        self._item_scenario = item_scenarios(self.snapshot, self.fitted.scenarios)
+        self._item_scenario = self._view.item_scenario - 1  # -1 = unknown scenario
         self._popularity = np.bincount(self.snapshot.interactions.item, minlength=len(self.snapshot.items))
 
     def _require_fitted(self) -> FittedModel:
@@ -158,7 +159,7 @@ class Recommender:
         scores = np.take_along_axis(recall, top, axis=1)
         if self.fitted.ranker is not None and users is not None and n > 0:
             head = top[:, :n]
-            ranked = rank_candidates(self.fitted, self.snapshot, self.vectors, users, candidates[head],
+            ranked = rank_candidates(self.fitted, self._view, users, candidates[head],
                                      np.take_along_axis(recall, head, axis=1))
             ranked[~np.isfinite(np.take_along_axis(recall, head, axis=1))] = -np.inf
             order = np.argsort(-ranked, axis=1, kind="stable")
@@ -281,7 +282,7 @@ class Recommender:
         recall_score = float(zu @ zi)
         rank_score = None
         if self.fitted.ranker is not None:
-            rank_score = float(rank_candidates(self.fitted, self.snapshot, self.vectors, np.array([u]),
+            rank_score = float(rank_candidates(self.fitted, self._view, np.array([u]),
                                                np.array([[i]]), np.array([[recall_score]]))[0, 0])
         return Explanation(user_id, item_id, recall_score, rank_score, tuple(self._paths(u, i, max_paths)))
 
@@ -406,7 +407,8 @@ class Recommender:
         gnn.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("gnn.")})
         ranker = None
         if meta["ranker"]:
-            ranker = MLPRanker(m.hidden_dim, len(layout.scenarios) + 1, num_stats=3, hidden_dim=config.rank.hidden_dim)
+            ranker = MLPRanker(m.hidden_dim, len(layout.scenarios) + 1, num_stats=NUM_RANK_STATS,
+                               hidden_dim=config.rank.hidden_dim)
             ranker.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("ranker.")})
         trained = {t: np.asarray(ids, dtype=str) for t, ids in meta["trained_ids"].items()}
         recommender = Recommender(config)

@@ -9,24 +9,27 @@ class MLPRanker(nn.Module):
     r"""Scores (user, item) pairs from the fused representation
 
     .. math::
-        f(u, i) = \mathrm{MLP}\big([z_u;\; z_i;\; z_u \odot z_i;\; s_{\sigma};\; r_{ui};\; x_{ui}]\big)
+        f(u, i) = r_{ui} + \mathrm{MLP}\big([z_u;\; z_i;\; z_u \odot z_i;\; s_{\sigma};\; r_{ui};\; x_{ui}]\big)
 
     where :math:`s_\sigma` is a learned scenario embedding, :math:`r_{ui}` the recall score
-    and :math:`x_{ui}` simple statistics (item popularity in the scenario, user activity).
+    and :math:`x_{ui}` simple statistics (item popularity, user activity, and the text
+    similarity of the user's profile and the item). The MLP learns a correction to the
+    recall score and starts at zero, so a ranker trained on little data keeps the recall
+    order instead of scrambling it.
 
     Args:
         dim: size of the user and item vectors.
         num_scenarios: scenarios with an embedding (unknown scenarios use index 0).
-        num_stats: extra scalar features per pair, the recall score included. (default: ``3``)
+        num_stats: extra scalar features per pair, the recall score included. (default: ``4``)
         hidden_dim: hidden layer size. (default: ``64``)
 
     Shapes:
         - **input:** ``user [B, dim]``, ``item [B, dim]``, ``scenario [B]`` (long),
-          ``stats [B, num_stats]``.
+          ``stats [B, num_stats]`` whose first column is the recall score.
         - **output:** ``[B]`` scores (higher is better).
     """
 
-    def __init__(self, dim: int, num_scenarios: int, num_stats: int = 3, hidden_dim: int = 64) -> None:
+    def __init__(self, dim: int, num_scenarios: int, num_stats: int = 4, hidden_dim: int = 64) -> None:
         super().__init__()
         self.dim, self.num_scenarios, self.num_stats = dim, num_scenarios, num_stats
         self.scenario_emb = nn.Embedding(max(1, num_scenarios), 8)
@@ -35,16 +38,19 @@ class MLPRanker(nn.Module):
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
             nn.Linear(hidden_dim, 1),
         )
+        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.scenario_emb.reset_parameters()
         for layer in self.mlp:
             if isinstance(layer, nn.Linear):
                 layer.reset_parameters()
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(dim={self.dim}, scenarios={self.num_scenarios}, stats={self.num_stats})"
 
     def forward(self, user: Tensor, item: Tensor, scenario: Tensor, stats: Tensor) -> Tensor:
         fused = torch.cat([user, item, user * item, self.scenario_emb(scenario), stats], dim=-1)
-        return self.mlp(fused).squeeze(-1)
+        return stats[:, 0] + self.mlp(fused).squeeze(-1)

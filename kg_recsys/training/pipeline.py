@@ -186,49 +186,86 @@ def embed(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict[str, 
         return fitted.gnn(features, index, {et: data[et].edge_index for et in fitted.layout.edge_types})
 
 
-def _pair_stats(snapshot: GraphSnapshot, users: np.ndarray, items: np.ndarray, recall: np.ndarray,
-                item_scenario: np.ndarray) -> Tensor:
-    """Scalar ranker features: recall score, item popularity within its scenario, user activity."""
-    item_pop = np.bincount(snapshot.interactions.item, minlength=len(snapshot.items)).astype(np.float32)
-    user_act = np.bincount(snapshot.interactions.user, minlength=len(snapshot.users)).astype(np.float32)
-    stats = np.stack([recall, np.log1p(item_pop[items]) / 5.0, np.log1p(user_act[users]) / 5.0], axis=1)
+@dataclass
+class ScoringView:
+    """What scoring needs about one graph, computed once per graph rather than per batch
+    of users: the vectors and the per-node statistics behind the ranker's features."""
+
+    snapshot: GraphSnapshot
+    z: dict[str, Tensor]
+    #: Scenario index + 1 per item (0 = unknown): the ranker's scenario embedding input.
+    item_scenario: np.ndarray
+    item_popularity: np.ndarray
+    user_activity: np.ndarray
+    #: L2-normalised text profile per user (own text + mean text of the history), and the
+    #: item text vectors; ``None`` without text features.
+    user_text: np.ndarray | None
+    item_text: np.ndarray | None
+
+
+def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict[str, np.ndarray] | None,
+                 *, drop_item_ids: np.ndarray | None = None) -> ScoringView:
+    z = embed(fitted, snapshot, text_vectors, drop_item_ids=drop_item_ids)
+    inter = snapshot.interactions
+    user_text = item_text = None
+    if fitted.config.model.use_text and text_vectors is not None:
+        item_text = text_vectors[ITEM]
+        profile = text_vectors[USER].astype(np.float32).copy()
+        np.add.at(profile, inter.user, item_text[inter.item] / np.maximum(
+            np.bincount(inter.user, minlength=len(snapshot.users))[inter.user], 1)[:, None])
+        user_text = profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+    return ScoringView(
+        snapshot, z, item_scenarios(snapshot, fitted.scenarios) + 1,
+        np.log1p(np.bincount(inter.item, minlength=len(snapshot.items))).astype(np.float32) / 5.0,
+        np.log1p(np.bincount(inter.user, minlength=len(snapshot.users))).astype(np.float32) / 5.0,
+        user_text, item_text)
+
+
+NUM_RANK_STATS = 4
+
+
+def _pair_stats(view: ScoringView, users: np.ndarray, items: np.ndarray, recall: np.ndarray) -> Tensor:
+    """Scalar ranker features: recall score, item popularity, user activity, and the text
+    similarity of the user's profile and the item (so the ranker can lean on text where
+    the graph knows little, e.g. a cold item)."""
+    text = np.zeros(len(users), np.float32) if view.user_text is None else \
+        np.einsum("ij,ij->i", view.user_text[users], view.item_text[items])
+    stats = np.stack([recall, view.item_popularity[items], view.user_activity[users], text], axis=1)
     return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
 
 
-def rank_candidates(fitted: FittedModel, snapshot: GraphSnapshot, z: dict[str, Tensor], users: np.ndarray,
-                    candidates: np.ndarray, recall_scores: np.ndarray) -> np.ndarray:
+def _ranker_inputs(view: ScoringView, users: np.ndarray, items: np.ndarray, recall: np.ndarray):
+    return (view.z["user"][torch.from_numpy(users)], view.z["item"][torch.from_numpy(items)],
+            torch.from_numpy(view.item_scenario[items]), _pair_stats(view, users, items, recall))
+
+
+def rank_candidates(fitted: FittedModel, view: ScoringView, users: np.ndarray, candidates: np.ndarray,
+                    recall_scores: np.ndarray) -> np.ndarray:
     """Ranker scores for each user's recall candidates ``[U, N]`` (``-inf`` where padded)."""
-    valid = candidates >= 0
-    rows, cols = np.nonzero(valid)
-    flat_users, flat_items = users[rows], candidates[rows, cols]
-    scen = item_scenarios(snapshot, fitted.scenarios)[flat_items] + 1  # 0 = unknown scenario
-    stats = _pair_stats(snapshot, flat_users, flat_items, recall_scores[rows, cols], scen)
+    rows, cols = np.nonzero(candidates >= 0)
     fitted.ranker.eval()
     with torch.no_grad():
-        out = fitted.ranker(z["user"][torch.from_numpy(flat_users)], z["item"][torch.from_numpy(flat_items)],
-                            torch.from_numpy(scen), stats).numpy()
+        out = fitted.ranker(*_ranker_inputs(view, users[rows], candidates[rows, cols], recall_scores[rows, cols]))
     result = np.full(candidates.shape, -np.inf, np.float32)
-    result[rows, cols] = out
+    result[rows, cols] = out.numpy()
     return result
 
 
-def score_items(fitted: FittedModel, snapshot: GraphSnapshot, z: dict[str, Tensor], users: np.ndarray,
-                items: np.ndarray) -> np.ndarray:
+def score_items(fitted: FittedModel, view: ScoringView, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Scores ``[U, I]`` for the given items: the ranker's order over each user's top-N
     recall candidates, then the rest by recall score."""
-    zu, zi = z["user"][torch.from_numpy(users)], z["item"][torch.from_numpy(items)]
+    zu, zi = view.z["user"][torch.from_numpy(users)], view.z["item"][torch.from_numpy(items)]
     with torch.no_grad():
         recall = (zu @ zi.T).numpy()
     if fitted.ranker is None:
         return recall
     n = min(fitted.config.recall.num_candidates, len(items))
     top = np.argpartition(-recall, n - 1, axis=1)[:, :n]
-    top_scores = np.take_along_axis(recall, top, axis=1)
-    ranked = rank_candidates(fitted, snapshot, z, users, items[top], top_scores)
+    ranked = rank_candidates(fitted, view, users, items[top], np.take_along_axis(recall, top, axis=1))
     # Candidates sit above every non-candidate; among themselves the ranker decides.
     final = recall - (np.abs(recall).max() + 1.0) * 2 - 1e3
-    np.put_along_axis(final, top, ranked - ranked[np.isfinite(ranked)].min() if np.isfinite(ranked).any() else ranked,
-                      axis=1)
+    finite = np.isfinite(ranked)
+    np.put_along_axis(final, top, ranked - ranked[finite].min() if finite.any() else ranked, axis=1)
     return final
 
 
@@ -256,43 +293,38 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     popularity zero), so the ranker learns to order cold items too, not only popular ones.
     """
     config = fitted.config
-    ranker = MLPRanker(fitted.gnn.hidden_dim, len(fitted.scenarios) + 1, num_stats=3, hidden_dim=config.rank.hidden_dim)
+    ranker = MLPRanker(fitted.gnn.hidden_dim, len(fitted.scenarios) + 1, num_stats=NUM_RANK_STATS,
+                       hidden_dim=config.rank.hidden_dim)
     optimizer = torch.optim.Adam(ranker.parameters(), lr=config.rank.lr)
     fitted.ranker = ranker
     users = np.unique(holdout.user)
+    row = {int(u): r for r, u in enumerate(users.tolist())}
+    positives = {(row[u], i) for u, i in zip(holdout.user.tolist(), holdout.item.tolist())}
     for _ in range(config.rank.epochs):
         cold = rng.random(len(graph.items)) < config.train.cold_item_rate
-        keep = ~cold[graph.interactions.item]
-        view = graph.with_interactions(graph.interactions.select(keep))
-        z = embed(fitted, view, text_vectors, drop_item_ids=np.flatnonzero(cold))
+        view = scoring_view(fitted, graph.with_interactions(graph.interactions.select(~cold[graph.interactions.item])),
+                            text_vectors, drop_item_ids=np.flatnonzero(cold))
         seen = exclusion_pairs(users, graph.interactions.user, graph.interactions.item)
-        candidates, recall = top_n(z["user"][torch.from_numpy(users)], z["item"], config.recall.num_candidates,
-                                   exclude=seen)
-        row = {int(u): r for r, u in enumerate(users.tolist())}
-        positives = {(row[u], i) for u, i in zip(holdout.user.tolist(), holdout.item.tolist())}
+        candidates, recall = top_n(view.z["user"][torch.from_numpy(users)], view.z["item"],
+                                   config.recall.num_candidates, exclude=seen)
         label = np.array([[(r, i) in positives for i in candidates[r]] for r in range(len(users))])
         pos_r, pos_c = np.nonzero(label & (candidates >= 0))
         if len(pos_r) == 0:
             break
         neg_pool = [np.flatnonzero(~label[r] & (candidates[r] >= 0)) for r in range(len(users))]
         reps = config.rank.negatives
+        pos_r, pos_c = np.repeat(pos_r, reps), np.repeat(pos_c, reps)
         neg_c = np.array([neg_pool[r][rng.integers(len(neg_pool[r]))] if len(neg_pool[r]) else c
-                          for r, c in zip(np.repeat(pos_r, reps), np.repeat(pos_c, reps))])
-        pos_r_rep, pos_c_rep = np.repeat(pos_r, reps), np.repeat(pos_c, reps)
-        scen_all = item_scenarios(view, fitted.scenarios) + 1
+                          for r, c in zip(pos_r, pos_c)])
 
-        def features(r: np.ndarray, c: np.ndarray):
-            u, i = users[r], candidates[r, c]
-            return (z["user"][torch.from_numpy(u)], z["item"][torch.from_numpy(i)], torch.from_numpy(scen_all[i]),
-                    _pair_stats(view, u, i, recall[r, c], scen_all[i]))
+        def inputs(r: np.ndarray, c: np.ndarray):
+            return _ranker_inputs(view, users[r], candidates[r, c], recall[r, c])
 
         ranker.train()
-        order = rng.permutation(len(pos_r_rep))
-        for start in range(0, len(order), 2048):
-            b = order[start:start + 2048]
-            pos = ranker(*features(pos_r_rep[b], pos_c_rep[b]))
-            neg = ranker(*features(pos_r_rep[b], neg_c[b]))
-            loss = -F.logsigmoid(pos - neg).mean()
+        # At least 100 steps an epoch: a small holdout would otherwise give a handful.
+        for _ in range(max(100, -(-len(pos_r) // 2048))):
+            b = rng.integers(len(pos_r), size=min(2048, len(pos_r)))
+            loss = -F.logsigmoid(ranker(*inputs(pos_r[b], pos_c[b])) - ranker(*inputs(pos_r[b], neg_c[b]))).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

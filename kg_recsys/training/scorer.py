@@ -9,7 +9,7 @@ import numpy as np
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.store.base import GraphSnapshot
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
-from kg_recsys.training.pipeline import FittedModel, embed, fit_model, score_items
+from kg_recsys.training.pipeline import FittedModel, fit_model, score_items, scoring_view
 
 
 class KGRecScorer:
@@ -21,7 +21,7 @@ class KGRecScorer:
         self.name = name
         self.fitted: FittedModel | None = None
         self._text: dict[str, np.ndarray] | None = None
-        self._z = None
+        self._view = None
 
     def _text_vectors(self, snapshot: GraphSnapshot) -> dict[str, np.ndarray] | None:
         if not self.config.model.use_text:
@@ -34,14 +34,14 @@ class KGRecScorer:
 
     def fit(self, train: GraphSnapshot, seed: int) -> None:
         self.fitted = fit_model(train, self.config, self._text_vectors(train), seed=seed)
-        self._z = None
+        self._view = None
 
     def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         assert self.fitted is not None, "fit() first"
         # The harness scores one context in chunks of users: embed it once.
-        if self._z is None or self._z[0] is not context:
-            self._z = (context, embed(self.fitted, context, self._text_vectors(context)))
-        return score_items(self.fitted, context, self._z[1], np.asarray(users), np.asarray(items))
+        if self._view is None or self._view.snapshot is not context:
+            self._view = scoring_view(self.fitted, context, self._text_vectors(context))
+        return score_items(self.fitted, self._view, np.asarray(users), np.asarray(items))
 
 
 def ablation(name: str, **model_changes) -> KGRecScorer:
