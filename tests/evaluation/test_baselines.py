@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import N_CLUSTERS, fake_text_vectors
+from synthetic_graph import N_CLUSTERS, fake_text_vectors
 from kg_recsys.evaluation import evaluate, make_split
 from kg_recsys.evaluation.baselines import (BPRConfig, BPRMFScorer, KGOnlyScorer, LightGCNScorer, PopularityScorer,
                                             TextKNNScorer, item_entity_tfidf)
