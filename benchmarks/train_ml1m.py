@@ -59,7 +59,7 @@ def main() -> None:
         f"| ingest + snapshot (cached after the first run) | {load_seconds:.0f} |\n"
         f"| text vectors (cached after the first run) | {text_seconds:.0f} |\n"
         f"| fit, {result['epochs']} epochs + ranker | {fit_seconds:.0f} |\n"
-        f"| per epoch | {result['seconds_per_epoch']:.0f} |\n\n"
+        f"| fit ÷ epochs (ranker included) | {result['seconds_per_epoch']:.0f} |\n\n"
         f"Peak RSS {result['peak_rss_mib']:.0f} MiB. Validation recall@20 by epoch: "
         f"{', '.join(f'{r:.3f}' for r in result['valid_recall@20'])}.\n")
     print(json.dumps(result))
