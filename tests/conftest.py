@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from ingest import resolve_data_dir
+
 from kg_recsys.store.memory import MemoryStore
 
 DEFAULT_NEO4J_URI = "bolt://127.0.0.1:7687"
@@ -63,3 +65,16 @@ def memory_store(tmp_path):
 def store(request):
     """Each store backend in turn: the contract suite runs once per backend."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data sets. On CI (``CI`` set) a missing folder fails the run; elsewhere the
+    tests that need it skip with the reason."""
+    folder = resolve_data_dir()
+    if not (folder / "ml-100k-kg").is_dir():
+        message = f"real data not found at {folder}; set KGREC_DATA_DIR or put ../shared/data beside the project"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
