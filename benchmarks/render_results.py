@@ -18,9 +18,11 @@ def render(result: dict, name: str) -> str:
     metrics = [f"recall@{k}", f"ndcg@{k}", f"hit@{k}", f"mrr@{k}", f"precision@{k}", f"coverage@{k}"]
     models = sorted(result["models"], key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
     title = f"### {result.get('dataset', name)}, {result['protocol']}"
-    if result.get("source_scenario"):
-        title += f" ({result['source_scenario']} -> {result['target_scenario']})"
-    lines = [title, "", f"{result.get('users', '?')} test users, seed {result.get('seed', '?')}. "
+    split = result.get("split", {})
+    if split.get("source_scenario"):
+        title += f" ({split['source_scenario']} -> {split['target_scenario']})"
+    lines = [title, "", f"{result.get('users', '?')} test users, {split.get('candidates', '?')} candidate items, "
+             f"seed {result.get('seed', '?')}. "
              "Fit and score seconds on 2 CPU cores (one thread per run).", "",
              "| model | " + " | ".join(metrics) + " | fit s | score s |",
              "|---|" + "---:|" * (len(metrics) + 2)]
