@@ -252,6 +252,17 @@ class _AtomicFile:
             yield number, dict(zip(self.names, fields)), raw
 
 
+def _movie(item_id: str, title: str, genres: list[str], pending: list[RelationRow]) -> Iterator[NodeRecord]:
+    """A MovieLens movie: its node (title and genres as text), its genre entities; the
+    genre relations go to ``pending`` (relations are written after all nodes)."""
+    text = f"{title}. Genres: {', '.join(genres)}" if genres else title
+    yield ITEM, {"id": item_id, "text": text or None, "scenario": None}, True
+    for genre in genres:
+        node, relation = _attribute(ITEM, item_id, "genre", genre)
+        yield node
+        pending.append(relation)
+
+
 class Ml100kSource:
     """MovieLens-100k in RecBole's atomic files with the Freebase KG."""
 
@@ -278,15 +289,8 @@ class Ml100kSource:
                 rejects.add(self.item.path, number, error.field, error.message, raw)
                 continue
             title, year = row["movie_title"].strip(), row.get("release_year", "").strip()
-            genres = row.get("class", "").split()
-            text = f"{title} ({year})" if year else title
-            if genres:
-                text += f". Genres: {', '.join(genres)}"
-            yield ITEM, {"id": item_id, "text": text or None, "scenario": None}, True
-            for genre in genres:
-                node, relation = _attribute(ITEM, item_id, "genre", genre)
-                yield node
-                self._pending.append(relation)
+            yield from _movie(item_id, f"{title} ({year})" if year else title, row.get("class", "").split(),
+                              self._pending)
         for number, row, raw in self.user.rows(rejects):
             try:
                 user_id = parse_id(row["user_id"], "user_id")
@@ -349,15 +353,8 @@ class Ml1mSource:
             except RowError as error:
                 rejects.add(path, number, error.field, error.message, raw)
                 continue
-            genres = [g.strip() for g in genres_text.split("|") if g.strip()]
-            text = fix_mojibake(title.strip())
-            if genres:
-                text += f". Genres: {', '.join(genres)}"
-            yield ITEM, {"id": item_id, "text": text or None, "scenario": None}, True
-            for genre in genres:
-                node, relation = _attribute(ITEM, item_id, "genre", genre)
-                yield node
-                self._pending.append(relation)
+            yield from _movie(item_id, fix_mojibake(title.strip()),
+                              [g.strip() for g in genres_text.split("|") if g.strip()], self._pending)
         path = self._files["users"]
         for number, (user, gender_code, age_code, occupation_code, _zip), raw in _fields(path, "::", 5, rejects):
             try:
