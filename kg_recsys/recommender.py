@@ -24,6 +24,7 @@ import torch
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.graph import GraphLayout
 from kg_recsys.nn import KGRecGNN, MLPRanker
+from kg_recsys.recall import exclusion_pairs
 from kg_recsys.schema import (
     DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id,
 )
@@ -148,12 +149,11 @@ class Recommender:
         with torch.no_grad():
             recall = (user_vectors @ self.vectors["item"][torch.from_numpy(candidates)].T).numpy()
         if exclude_seen and users is not None:
-            position = {c: j for j, c in enumerate(candidates.tolist())}
-            inter = self.snapshot.interactions
-            wanted = {u: r for r, u in enumerate(users.tolist())}
-            for u, i in zip(inter.user.tolist(), inter.item.tolist()):
-                if u in wanted and i in position:
-                    recall[wanted[u], position[i]] = -np.inf
+            column = np.full(len(self.snapshot.items), -1, np.int64)
+            column[candidates] = np.arange(len(candidates))
+            rows, items = exclusion_pairs(users, self.snapshot.interactions.user, self.snapshot.interactions.item)
+            keep = column[items] >= 0
+            recall[rows[keep], column[items[keep]]] = -np.inf
         n = min(self.config.recall.num_candidates, len(candidates))
         top = np.argsort(-recall, axis=1, kind="stable")[:, :max(n, k)]
         scores = np.take_along_axis(recall, top, axis=1)

@@ -10,10 +10,15 @@ from torch import Tensor
 def exclusion_pairs(users: np.ndarray, interacted_user: np.ndarray, interacted_item: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(row in ``users``, item) pairs for every item each requested user has interacted with."""
-    position = {int(u): row for row, u in enumerate(users.tolist())}
-    rows = np.fromiter((position.get(int(u), -1) for u in interacted_user), dtype=np.int64, count=len(interacted_user))
-    keep = rows >= 0
-    return rows[keep], interacted_item[keep].astype(np.int64)
+    users = np.asarray(users, dtype=np.int64)
+    if len(users) == 0 or len(interacted_user) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # Vectorised lookup of each interaction's user among the requested ones (a hot path:
+    # every recommend() call runs it over all interactions).
+    order = np.argsort(users, kind="stable")
+    slot = np.minimum(np.searchsorted(users[order], interacted_user), len(users) - 1)
+    keep = users[order][slot] == interacted_user
+    return order[slot[keep]], np.asarray(interacted_item, np.int64)[keep]
 
 
 def score_matrix(user_vectors: Tensor, item_vectors: Tensor, exclude_rows: np.ndarray | None = None,
