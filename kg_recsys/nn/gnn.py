@@ -38,7 +38,7 @@ class KGRecGNN(nn.Module):
             (default: ``2``)
         use_text: use text features (default: ``True``)
         use_id_embeddings: use id embeddings (default: ``True``)
-        dropout: dropout on the input features (default: ``0.1``)
+        dropout: dropout on the projected text features (default: ``0.1``)
 
     Shapes:
         - **input:** ``x_dict[type]``: ``[N_type, text_dim]``; ``id_index_dict[type]``:
@@ -97,7 +97,8 @@ class KGRecGNN(nn.Module):
             n = x_dict[node_type].size(0)
             h = x_dict[node_type].new_zeros(n, self.hidden_dim)
             if self.text_proj is not None:
-                h = h + self.text_proj[node_type](self.dropout(x_dict[node_type]))
+                # Dropout after the projection: on the 384-wide input it cost 40% of a step.
+                h = h + self.dropout(self.text_proj[node_type](x_dict[node_type]))
             if self.id_emb is not None:
                 index = id_index_dict[node_type]
                 known = index >= 0
