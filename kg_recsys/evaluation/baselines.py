@@ -33,7 +33,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
-from kg_recsys.schema import ENTITY, ITEM, SAME_AS
+from kg_recsys.content import item_entity_tfidf, user_entity_profiles
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
 VectorsFn = Callable[[GraphSnapshot], dict[str, np.ndarray]]
@@ -427,46 +427,5 @@ class KGOnlyScorer(_HistoryProfileScorer):
     def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         if self.item_matrix is None:
             raise RuntimeError("call fit() before score()")
-        profile = self._history(context, users) @ self.item_matrix
-        norm = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1))).reshape(-1, 1)
-        profile = sp.csr_matrix(profile.multiply(1.0 / np.where(norm > 0, norm, 1.0)))
+        profile = user_entity_profiles(self._history(context, users), self.item_matrix)
         return np.asarray((profile @ self.item_matrix[items].T).todense(), dtype=np.float32)
-
-
-def item_entity_tfidf(snapshot: GraphSnapshot) -> sp.csr_matrix:
-    """``[n_items, n_entities]`` TF-IDF matrix of the entities each item links to (see
-    :class:`KGOnlyScorer`)."""
-    n_items, n_entities = len(snapshot.items), len(snapshot.entities)
-    rows, cols = [], []
-    same_as: list[tuple[np.ndarray, np.ndarray]] = []
-    for (src_label, relation, dst_label), (src, dst) in snapshot.relations.items():
-        if src_label == ITEM and dst_label == ENTITY:
-            if relation == SAME_AS:
-                same_as.append((np.asarray(src, np.int64), np.asarray(dst, np.int64)))
-            else:
-                rows.append(np.asarray(src, np.int64))
-                cols.append(np.asarray(dst, np.int64))
-    kg_src = [np.asarray(s, np.int64) for (a, _, b), (s, _) in snapshot.relations.items() if a == b == ENTITY]
-    kg_dst = [np.asarray(d, np.int64) for (a, _, b), (_, d) in snapshot.relations.items() if a == b == ENTITY]
-    if same_as and kg_src:
-        # entity -> neighbouring entities, both directions
-        heads, tails = np.concatenate(kg_src), np.concatenate(kg_dst)
-        neighbours = sp.csr_matrix((np.ones(2 * len(heads), np.float32),
-                                    (np.r_[heads, tails], np.r_[tails, heads])), shape=(n_entities, n_entities))
-        items, entities = np.concatenate([s for s, _ in same_as]), np.concatenate([d for _, d in same_as])
-        link = sp.csr_matrix((np.ones(len(items), np.float32), (items, entities)), shape=(n_items, n_entities))
-        hop = (link @ neighbours).tocoo()
-        rows.append(hop.row.astype(np.int64))
-        cols.append(hop.col.astype(np.int64))
-    if not rows:
-        return sp.csr_matrix((n_items, n_entities), dtype=np.float32)
-    counts = sp.csr_matrix((np.ones(sum(len(r) for r in rows), np.float32),
-                            (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_entities))
-    counts.sum_duplicates()
-    df = np.diff(counts.tocsc().indptr)  # items per entity
-    counts.data = 1.0 + np.log(counts.data)  # sublinear tf: many paths to one entity count less
-    idf = np.log(n_items / np.maximum(df, 1)).astype(np.float32)
-    tfidf = sp.csr_matrix(counts.multiply(idf.reshape(1, -1)))
-    tfidf.eliminate_zeros()
-    norm = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1))).ravel()
-    return sp.csr_matrix(sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ tfidf, dtype=np.float32)
