@@ -28,6 +28,8 @@ examples:
   kgrec evaluate ml-100k-kg --protocol cold-item --out results/ml100k-cold-item.json
   kgrec evaluate douban-cdr --protocol cross-scenario --source-scenario book --target-scenario music
   kgrec evaluate ./my-canonical-folder --protocol warm --models popularity,lightgcn --k 10
+  # after changing the model, re-run only it and keep the baselines already in the file:
+  kgrec evaluate ml-100k-kg --protocol warm --models kg_recsys --merge --out results/warm.json
 """
 
 
@@ -62,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--temporal", action="store_true",
                         help="warm: test each user's latest items; cold-user: reveal the earliest")
+    parser.add_argument("--merge", action="store_true",
+                        help="add the results to an existing --out file (same dataset, protocol, seed, k and "
+                             "split), replacing models of the same name and keeping the others")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -110,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
     if not scorers:
         raise CliError("no model to evaluate")
 
+    name = dataset_name(args.source)
+    out = Path(args.out or f"results/{name.replace('/', '_')}-{args.protocol}-seed{args.seed}.json")
+    previous = _previous_result(out) if args.merge else None
+
     started = time.perf_counter()
     snapshot = _load(args)
     loaded = time.perf_counter()
@@ -123,12 +132,15 @@ def run(args: argparse.Namespace) -> int:
     if len(split.test) == 0:
         raise CliError("the split has no test interactions")
     print(f"kgrec evaluate: {json.dumps(split.summary())}", file=sys.stderr, flush=True)
+    if previous is not None:
+        _check_mergeable(previous, out, name, args, split.summary())
 
     result = evaluate(split, scorers, k=args.k, seed=args.seed, progress=not args.no_progress)
-    name = dataset_name(args.source)
     result = {"dataset": name, **result, "seed": args.seed,
               "load_seconds": round(loaded - started, 3), "total_seconds": round(time.perf_counter() - started, 3)}
-    out = Path(args.out or f"results/{name.replace('/', '_')}-{args.protocol}-seed{args.seed}.json")
+    if previous is not None:
+        for key in ("models", "seconds"):
+            result[key] = {**previous.get(key, {}), **result[key]}
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + f".tmp{os.getpid()}")
     temporary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -136,6 +148,24 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     print(f"wrote {out}")
     return 0
+
+
+def _previous_result(out: Path) -> dict:
+    try:
+        return json.loads(out.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"--merge: {out} does not exist; run without --merge first") from None
+    except json.JSONDecodeError as error:
+        raise CliError(f"--merge: {out} is not a result file ({error})") from None
+
+
+def _check_mergeable(previous: dict, out: Path, name: str, args: argparse.Namespace, split: dict) -> None:
+    """Results of different splits must never share a table."""
+    expected = {"dataset": name, "protocol": args.protocol, "seed": args.seed, "k": args.k, "split": split}
+    for key, value in expected.items():
+        if previous.get(key) != value:
+            raise CliError(f"--merge: {out} has {key}={json.dumps(previous.get(key))}, this run has "
+                           f"{json.dumps(value)}; write to another --out file")
 
 
 def _load(args: argparse.Namespace):

@@ -24,6 +24,34 @@ def test_evaluate_writes_json_and_prints_table(tmp_path, capsys):
     assert "recall@10" in printed and "kg_only" in printed and str(out) in printed
 
 
+def test_merge_adds_models_to_a_result_of_the_same_split(tmp_path):
+    out = tmp_path / "r.json"
+    common = ["--protocol", "cold-item", "--k", "10", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+              "--no-progress"]
+    assert main(["evaluate", "demo", *common, "--models", "popularity,kg_only"]) == 0
+    first = json.loads(out.read_text())
+    assert main(["evaluate", "demo", *common, "--models", "kg_only,text_knn", "--merge"]) == 0
+    merged = json.loads(out.read_text())
+    assert list(merged["models"]) == ["popularity", "kg_only", "text_knn"]
+    assert merged["models"]["popularity"] == first["models"]["popularity"]
+    assert merged["models"]["kg_only"] == first["models"]["kg_only"]  # same split, same seed
+    assert set(merged["seconds"]) == set(merged["models"])
+
+
+def test_merge_refuses_a_result_of_another_split(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    common = ["--k", "10", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--no-progress",
+              "--models", "popularity"]
+    assert main(["evaluate", "demo", "--protocol", "cold-item", *common]) == 0
+    before = out.read_text()
+    assert main(["evaluate", "demo", "--protocol", "cold-item", "--seed", "3", "--merge", *common]) == 2
+    assert "seed" in capsys.readouterr().err
+    assert out.read_text() == before
+    assert main(["evaluate", "demo", "--protocol", "warm", "--merge", "--out", str(tmp_path / "none.json"),
+                 "--models", "popularity", "--no-progress", "--cache-dir", str(tmp_path / "c")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--protocol", "warm", "--models", "nope"], "unknown model"),
     (["--protocol", "cross-scenario", "--models", "popularity"], "scenarios in this data"),
