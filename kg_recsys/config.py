@@ -75,7 +75,7 @@ class ModelConfig:
 class TrainConfig:
     """The BPR trainer of the GNN and the ranker's trainer."""
 
-    epochs: int = 20
+    epochs: int = 80
     batch_size: int = 4096
     lr: float = 5e-3
     weight_decay: float = 1e-6
@@ -85,8 +85,15 @@ class TrainConfig:
     #: Fraction of items whose interaction edges are hidden from message passing in a step
     #: (simulated cold items).
     cold_item_rate: float = 0.2
+    #: ``"bpr"`` (one negative per positive counts, as in Rendle et al.) or ``"softmax"``
+    #: (sampled softmax over ``negatives`` per positive, Wu et al. 2022).
+    loss: Literal["bpr", "softmax"] = "softmax"
+    #: Uniform negatives per positive, from the positive's scenario.
+    negatives: int = 64
+    #: Softmax temperature on the dot products.
+    temperature: float = 1.0
     #: Early stopping on validation Recall@K after this many epochs without improvement.
-    patience: int = 3
+    patience: int = 5
     seed: int = 0
     #: Bitwise-reproducible runs (PyTorch's deterministic kernels; parallel scatter on CPU
     #: otherwise sums in a varying order). Users of GDS complain when a seed is not enough.
@@ -100,6 +107,9 @@ class TrainConfig:
         _check(0.0 <= self.id_dropout <= 1.0, "train", "id_dropout", "must be in [0, 1]")
         _check(0.0 <= self.cold_item_rate < 1.0, "train", "cold_item_rate", "must be in [0, 1)")
         _check(self.patience > 0, "train", "patience", "must be positive")
+        _check(self.loss in ("bpr", "softmax"), "train", "loss", "must be 'bpr' or 'softmax'")
+        _check(self.negatives > 0, "train", "negatives", "must be positive")
+        _check(self.temperature > 0, "train", "temperature", "must be positive")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ class MLPRanker(nn.Module):
         f(u, i) = r_{ui} + \mathrm{MLP}\big([z_u;\; z_i;\; z_u \odot z_i;\; s_{\sigma};\; r_{ui};\; x_{ui}]\big)
 
     where :math:`s_\sigma` is a learned scenario embedding, :math:`r_{ui}` the recall score
-    and :math:`x_{ui}` simple statistics (item popularity, user activity, and the text
-    similarity of the user's profile and the item). The MLP learns a correction to the
+    and :math:`x_{ui}` simple statistics (item popularity, user activity, the text and
+    KG-profile similarities of the user and the item, and the user's activity in the
+    item's scenario). The MLP learns a correction to the
     recall score and starts at zero, so a ranker trained on little data keeps the recall
     order instead of scrambling it.
 

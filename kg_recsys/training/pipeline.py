@@ -10,11 +10,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from kg_recsys.config import RecommenderConfig, TrainConfig
+from kg_recsys.content import item_entity_tfidf, user_entity_profiles
 from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation, make_layout
 from kg_recsys.nn import KGRecGNN, MLPRanker
 from kg_recsys.recall import exclusion_pairs, top_n
@@ -139,14 +141,29 @@ class GNNTrainer:
             index[t] = torch.where(keep, torch.arange(keep.numel()), -1)
         return edges, index
 
-    def _negatives(self, scenario: Tensor) -> Tensor:
-        # Negatives come from the positive's own scenario: the model must rank within one.
-        negatives = torch.empty_like(scenario)
+    def _negatives(self, scenario: Tensor, count: int) -> Tensor:
+        """``[B, count]`` uniform negatives from each positive's own scenario: the model
+        must rank within one."""
+        negatives = torch.empty(scenario.numel(), count, dtype=torch.long)
         for s, pool in enumerate(self.scenario_items):
             rows = (scenario == s).nonzero(as_tuple=True)[0]
             if rows.numel():
-                negatives[rows] = pool[torch.randint(len(pool), (rows.numel(),), generator=self.generator)]
+                negatives[rows] = pool[torch.randint(len(pool), (rows.numel(), count), generator=self.generator)]
         return negatives
+
+    def _loss(self, zu: Tensor, zi: Tensor, zj: Tensor) -> Tensor:
+        """``zu, zi: [B, d]``, ``zj: [B, K, d]``."""
+        positive = (zu * zi).sum(-1, keepdim=True)
+        negative = torch.einsum("bd,bkd->bk", zu, zj)
+        if self.config.loss == "bpr":
+            loss = -F.logsigmoid(positive - negative).mean()
+        else:
+            # Sampled softmax: the positive against K negatives at once. Per step it gives
+            # far more signal than BPR's one pair, and steps are what cost here (each is a
+            # full-graph forward pass).
+            logits = torch.cat([positive, negative], dim=1) / self.config.temperature
+            loss = F.cross_entropy(logits, torch.zeros(len(zu), dtype=torch.long))
+        return loss + 1e-4 * (zu.pow(2).sum(-1) + zi.pow(2).sum(-1)).mean()
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
@@ -155,12 +172,10 @@ class GNNTrainer:
         for start in range(0, order.numel(), self.config.batch_size):
             batch = order[start:start + self.config.batch_size]
             users, items = self.pairs[:, batch]
-            negatives = self._negatives(self.pair_scenario[batch])
+            negatives = self._negatives(self.pair_scenario[batch], self.config.negatives)
             edges, id_index = self._cold_view()
             z = self.model(self.features, id_index, edges)
-            zu, zi, zj = z["user"][users], z["item"][items], z["item"][negatives]
-            loss = -F.logsigmoid((zu * zi).sum(-1) - (zu * zj).sum(-1)).mean()
-            loss = loss + 1e-4 * (zu.pow(2).sum(-1) + zi.pow(2).sum(-1) + zj.pow(2).sum(-1)).mean()
+            loss = self._loss(z["user"][users], z["item"][items], z["item"][negatives])
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -201,6 +216,13 @@ class ScoringView:
     #: item text vectors; ``None`` without text features.
     user_text: np.ndarray | None
     item_text: np.ndarray | None
+    #: TF-IDF bags of the entities each item links to, and each user's profile over them
+    #: (see :mod:`kg_recsys.content`); ``None`` without KG features.
+    user_entities: sp.csr_matrix | None
+    item_entities: sp.csr_matrix | None
+    #: ``log1p`` of each user's interactions per scenario index + 1 (column 0: unknown),
+    #: so the ranker knows when a user is new to the scenario of the item.
+    user_scenario_activity: np.ndarray
 
 
 def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict[str, np.ndarray] | None,
@@ -214,23 +236,37 @@ def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dic
         np.add.at(profile, inter.user, item_text[inter.item] / np.maximum(
             np.bincount(inter.user, minlength=len(snapshot.users))[inter.user], 1)[:, None])
         user_text = profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+    user_entities = item_entities = None
+    if fitted.config.model.use_kg:
+        item_entities = item_entity_tfidf(snapshot)
+        history = sp.csr_matrix((np.ones(len(inter), np.float32), (inter.user, inter.item)),
+                                shape=(len(snapshot.users), len(snapshot.items)))
+        history.data[:] = 1.0  # duplicates summed above: a user's item counts once
+        user_entities = user_entity_profiles(history, item_entities)
+    item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
+    per_scenario = np.zeros((len(snapshot.users), len(fitted.scenarios) + 1), np.float32)
+    np.add.at(per_scenario, (inter.user, item_scenario[inter.item]), 1.0)
     return ScoringView(
-        snapshot, z, item_scenarios(snapshot, fitted.scenarios) + 1,
+        snapshot, z, item_scenario,
         np.log1p(np.bincount(inter.item, minlength=len(snapshot.items))).astype(np.float32) / 5.0,
         np.log1p(np.bincount(inter.user, minlength=len(snapshot.users))).astype(np.float32) / 5.0,
-        user_text, item_text)
+        user_text, item_text, user_entities, item_entities, np.log1p(per_scenario) / 5.0)
 
 
-NUM_RANK_STATS = 4
+NUM_RANK_STATS = 6
 
 
 def _pair_stats(view: ScoringView, users: np.ndarray, items: np.ndarray, recall: np.ndarray) -> Tensor:
-    """Scalar ranker features: recall score, item popularity, user activity, and the text
-    similarity of the user's profile and the item (so the ranker can lean on text where
-    the graph knows little, e.g. a cold item)."""
+    """Scalar ranker features: recall score, item popularity, user activity, the text and
+    KG-profile similarities of the user and the item (so the ranker can lean on content
+    where the graph knows little, e.g. a cold item), and the user's activity in the item's
+    scenario (none: the user is new to it, and popularity there matters more)."""
     text = np.zeros(len(users), np.float32) if view.user_text is None else \
         np.einsum("ij,ij->i", view.user_text[users], view.item_text[items])
-    stats = np.stack([recall, view.item_popularity[items], view.user_activity[users], text], axis=1)
+    kg = np.zeros(len(users), np.float32) if view.user_entities is None else \
+        np.asarray(view.user_entities[users].multiply(view.item_entities[items]).sum(axis=1)).ravel()
+    stats = np.stack([recall, view.item_popularity[items], view.user_activity[users], text, kg,
+                      view.user_scenario_activity[users, view.item_scenario[items]]], axis=1)
     return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
 
 
@@ -269,11 +305,32 @@ def score_items(fitted: FittedModel, view: ScoringView, users: np.ndarray, items
     return final
 
 
+def _holdout_candidates(graph: GraphSnapshot, scenarios: tuple[str, ...], holdout: InteractionTable) -> np.ndarray:
+    """The items of the scenarios ``holdout`` covers: a holdout of music interactions is
+    ranked among music, as the evaluation ranks the target scenario only."""
+    code = {s: i for i, s in enumerate(scenarios)}
+    wanted = [code[s] for s in np.unique(holdout.scenario).tolist() if s in code]
+    candidates = np.flatnonzero(np.isin(item_scenarios(graph, scenarios), wanted))
+    return candidates if len(candidates) else np.arange(len(graph.items))
+
+
+def _top_unseen(z: dict[str, Tensor], graph: GraphSnapshot, users: np.ndarray, candidates: np.ndarray,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's ``k`` best ``candidates`` that are not in ``graph`` (item ids, ``-1``
+    where fewer), with their recall scores."""
+    column = np.full(len(graph.items), -1, np.int64)
+    column[candidates] = np.arange(len(candidates))
+    seen_rows, seen_items = exclusion_pairs(users, graph.interactions.user, graph.interactions.item)
+    keep = column[seen_items] >= 0
+    best, scores = top_n(z["user"][torch.from_numpy(users)], z["item"][torch.from_numpy(candidates)], k,
+                         exclude=(seen_rows[keep], column[seen_items[keep]]))
+    return np.where(best >= 0, candidates[np.maximum(best, 0)], -1), scores
+
+
 def _recall_at(fitted: FittedModel, graph: GraphSnapshot, text_vectors, holdout: InteractionTable, k: int = 20) -> float:
-    z = embed(fitted, graph, text_vectors)
     users = np.unique(holdout.user)
-    seen = exclusion_pairs(users, graph.interactions.user, graph.interactions.item)
-    best, _ = top_n(z["user"][torch.from_numpy(users)], z["item"], k, exclude=seen)
+    best, _ = _top_unseen(embed(fitted, graph, text_vectors), graph, users,
+                          _holdout_candidates(graph, fitted.scenarios, holdout), k)
     row = {int(u): r for r, u in enumerate(users.tolist())}
     hits = np.zeros(len(users))
     truth = np.zeros(len(users))
@@ -290,7 +347,9 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     """Train the ranker on held-out interactions against hard negatives from recall.
 
     The vectors come from a view where a share of items is made cold (ids and edges hidden,
-    popularity zero), so the ranker learns to order cold items too, not only popular ones.
+    popularity zero), so the ranker learns to order cold items too, not only popular ones;
+    and where users active in several scenarios lose their history in a share of them, so
+    it also learns how far to trust recall for a user new to a scenario.
     """
     config = fitted.config
     ranker = MLPRanker(fitted.gnn.hidden_dim, len(fitted.scenarios) + 1, num_stats=NUM_RANK_STATS,
@@ -300,13 +359,22 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     users = np.unique(holdout.user)
     row = {int(u): r for r, u in enumerate(users.tolist())}
     positives = {(row[u], i) for u, i in zip(holdout.user.tolist(), holdout.item.tolist())}
+    inter = graph.interactions
+    code = {s: i for i, s in enumerate(fitted.scenarios)}
+    scenario = np.array([code[s] for s in inter.scenario.tolist()], np.int64)
+    active = np.zeros((len(graph.users), max(1, len(fitted.scenarios))), bool)
+    active[inter.user, scenario] = True
+    multi_scenario = active.sum(1) > 1
+    pool = _holdout_candidates(graph, fitted.scenarios, holdout)
     for _ in range(config.rank.epochs):
-        cold = rng.random(len(graph.items)) < config.train.cold_item_rate
-        view = scoring_view(fitted, graph.with_interactions(graph.interactions.select(~cold[graph.interactions.item])),
-                            text_vectors, drop_item_ids=np.flatnonzero(cold))
-        seen = exclusion_pairs(users, graph.interactions.user, graph.interactions.item)
-        candidates, recall = top_n(view.z["user"][torch.from_numpy(users)], view.z["item"],
-                                   config.recall.num_candidates, exclude=seen)
+        rate = config.train.cold_item_rate
+        cold = rng.random(len(graph.items)) < rate
+        new_to = (rng.random(active.shape) < rate) & multi_scenario[:, None]
+        keep = ~cold[inter.item] & ~new_to[inter.user, scenario]
+        view = scoring_view(fitted, graph.with_interactions(inter.select(keep)), text_vectors,
+                            drop_item_ids=np.flatnonzero(cold))
+        # Seen items: those of the whole training graph, not only of the view.
+        candidates, recall = _top_unseen(view.z, graph, users, pool, config.recall.num_candidates)
         label = np.array([[(r, i) in positives for i in candidates[r]] for r in range(len(users))])
         pos_r, pos_c = np.nonzero(label & (candidates >= 0))
         if len(pos_r) == 0:
@@ -333,29 +401,34 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
 
 # ---------------------------------------------------------------------- fit
 def fit_model(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[str, np.ndarray] | None,
-              *, seed: int | None = None, progress: bool | None = None) -> FittedModel:
-    """Train the GNN (and the ranker) on every interaction of ``snapshot``.
+              *, seed: int | None = None, progress: bool | None = None,
+              holdout: InteractionTable | None = None) -> FittedModel:
+    """Train the GNN (and the ranker) on the interactions of ``snapshot``.
 
-    A random 10% of each user's interactions is held out for early stopping and for the
-    ranker; it is not used to train the GNN.
+    ``holdout`` (interactions on the same node tables, e.g. an evaluation split's valid
+    set) drives early stopping and trains the ranker. Without it, a random 10% of each
+    user's interactions is held out for that and not used to train the GNN.
     """
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(config.train.deterministic)
     try:
         return _fit(snapshot, config, text_vectors, config.train.seed if seed is None else seed,
-                    config.train.progress if progress is None else progress)
+                    config.train.progress if progress is None else progress, holdout)
     finally:
         torch.use_deterministic_algorithms(previous)
 
 
 def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[str, np.ndarray] | None,
-         seed: int, progress: bool) -> FittedModel:
+         seed: int, progress: bool, holdout: InteractionTable | None) -> FittedModel:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    holdout_mask = _holdout_mask(snapshot.interactions, 0.1, rng)
-    graph = snapshot.with_interactions(snapshot.interactions.select(~holdout_mask))
-    holdout = snapshot.interactions.select(holdout_mask)
+    if holdout is None:
+        holdout_mask = _holdout_mask(snapshot.interactions, 0.1, rng)
+        graph = snapshot.with_interactions(snapshot.interactions.select(~holdout_mask))
+        holdout = snapshot.interactions.select(holdout_mask)
+    else:
+        graph = snapshot
     layout = make_layout(snapshot, use_kg=config.model.use_kg, min_relation_edges=config.model.min_relation_edges)
     features = _features(graph, text_vectors, config.model.use_text)
     m = config.model

@@ -1,0 +1,90 @@
+"""The trainers' parts: holdouts, ranking within a scenario, the ranker's features, the loss."""
+import numpy as np
+import pytest
+import torch
+
+from ingest import ingest_source
+from kg_recsys.config import ConfigError, RecommenderConfig, TrainConfig
+from kg_recsys.store import MemoryStore
+from kg_recsys.text import TextEncoder, snapshot_text_vectors
+from kg_recsys.training import fit_model
+from kg_recsys.training.pipeline import (
+    GNNTrainer, _holdout_candidates, _pair_stats, item_scenarios, scoring_view,
+)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    store = MemoryStore()
+    ingest_source("demo", store, progress=False)
+    snapshot = store.snapshot()
+    config = RecommenderConfig.from_dict({"train": {"epochs": 2, "progress": False},
+                                          "text": {"cache_dir": str(tmp_path_factory.mktemp("text"))}})
+    text = snapshot_text_vectors(snapshot, TextEncoder(config.text))
+    return snapshot, config, text
+
+
+def test_a_given_holdout_is_used_and_every_other_interaction_trains(demo):
+    snapshot, config, text = demo
+    inter = snapshot.interactions
+    held = np.zeros(len(inter), bool)
+    held[::10] = True
+    fitted = fit_model(snapshot.with_interactions(inter.select(~held)), config, text, seed=0,
+                       holdout=inter.select(held))
+    # Without a holdout 10% more would be carved out of training; with one, every
+    # training user keeps an id embedding and validation is measured each epoch.
+    assert set(fitted.trained_ids["user"][fitted.trained_ids["user"] != ""]) == \
+        set(snapshot.users.ids[np.unique(inter.user[~held])])
+    assert all(np.isfinite(h["valid_recall@20"]) for h in fitted.history)
+
+
+def test_a_holdout_of_one_scenario_is_ranked_among_that_scenario_only(demo):
+    snapshot, _, _ = demo
+    scenarios = ("books", "movies")
+    movies = snapshot.interactions.select(snapshot.interactions.scenario == "movies")
+    candidates = _holdout_candidates(snapshot, scenarios, movies)
+    assert len(candidates) == 200
+    assert set(item_scenarios(snapshot, scenarios)[candidates]) == {1}
+    both = _holdout_candidates(snapshot, scenarios, snapshot.interactions)
+    assert len(both) == len(snapshot.items)
+
+
+def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo):
+    snapshot, config, text = demo
+    fitted = fit_model(snapshot, config, text, seed=0)
+    inter = snapshot.interactions
+    user = int(inter.user[0])
+    # The user forgets their movies: new to that scenario.
+    keep = ~((inter.user == user) & (inter.scenario == "movies"))
+    view = scoring_view(fitted, snapshot.with_interactions(inter.select(keep)), text)
+    scenario = item_scenarios(snapshot, fitted.scenarios)
+    book, movie = np.flatnonzero(scenario == 0)[0], np.flatnonzero(scenario == 1)[0]
+    stats = _pair_stats(view, np.array([user, user]), np.array([book, movie]), np.zeros(2, np.float32)).numpy()
+    assert stats.shape == (2, 6)
+    assert stats[0, 5] > 0 and stats[1, 5] == 0  # activity in the item's scenario
+    # KG profile similarity: the items of the user's history are the most similar.
+    history = np.unique(inter.item[(inter.user == user) & keep])
+    others = np.setdiff1d(np.arange(len(snapshot.items)), history)
+    users = np.full(len(history), user)
+    kg_history = _pair_stats(view, users, history, np.zeros(len(history), np.float32)).numpy()[:, 4]
+    kg_others = _pair_stats(view, np.full(len(others), user), others, np.zeros(len(others), np.float32)).numpy()[:, 4]
+    assert kg_history.min() >= 0 and kg_history.mean() > kg_others.mean() > 0
+
+
+@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+def test_losses_fall_as_the_positive_outscores_the_negatives(demo, loss):
+    snapshot, config, _ = demo
+    trainer = GNNTrainer.__new__(GNNTrainer)
+    trainer.config = TrainConfig(loss=loss, negatives=4)
+    zu = torch.tensor([[1.0, 0.0]])
+    negatives = torch.tensor([[[0.0, 1.0]] * 4])
+    good = trainer._loss(zu, torch.tensor([[2.0, 0.0]]), negatives)
+    bad = trainer._loss(zu, torch.tensor([[-2.0, 0.0]]), negatives)
+    assert good < bad
+
+
+def test_loss_settings_are_validated():
+    with pytest.raises(ConfigError, match=r"\[train\] loss"):
+        TrainConfig(loss="hinge")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"\[train\] negatives"):
+        TrainConfig(negatives=0)
