@@ -31,7 +31,7 @@ from kg_recsys.schema import (
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training.pipeline import (
-    NODE_TYPES, NUM_RANK_STATS, FittedModel, fit_model, rank_candidates, scoring_view,
+    NODE_TYPES, NUM_RANK_STATS, FittedModel, candidate_columns, fit_model, rank_candidates, scoring_view,
 )
 
 _FORMAT_VERSION = 1
@@ -154,16 +154,29 @@ class Recommender:
             rows, items = exclusion_pairs(users, self.snapshot.interactions.user, self.snapshot.interactions.item)
             keep = column[items] >= 0
             recall[rows[keep], column[items[keep]]] = -np.inf
-        n = min(self.config.recall.num_candidates, len(candidates))
-        top = np.argsort(-recall, axis=1, kind="stable")[:, :max(n, k)]
-        scores = np.take_along_axis(recall, top, axis=1)
-        if self.fitted.ranker is not None and users is not None and n > 0:
-            head = top[:, :n]
-            ranked = rank_candidates(self.fitted, self._view, users, candidates[head],
-                                     np.take_along_axis(recall, head, axis=1))
-            ranked[~np.isfinite(np.take_along_axis(recall, head, axis=1))] = -np.inf
-            order = np.argsort(-ranked, axis=1, kind="stable")
-            top[:, :n], scores[:, :n] = np.take_along_axis(head, order, 1), np.take_along_axis(ranked, order, 1)
+        if self.fitted.ranker is not None and users is not None and len(candidates):
+            # The ranker orders the candidates (best recall and most popular, as in
+            # evaluation); they come first, then the rest by recall score.
+            columns = candidate_columns(recall, self._view.item_popularity[candidates],
+                                        self.config.recall.num_candidates)
+            safe = np.maximum(columns, 0)
+            ranked = rank_candidates(self.fitted, self._view, users, np.where(columns >= 0, candidates[safe], -1),
+                                     np.take_along_axis(recall, safe, axis=1))
+            head_order = np.argsort(-ranked, axis=1, kind="stable")
+            head = np.take_along_axis(columns, head_order, 1)
+            head_scores = np.take_along_axis(ranked, head_order, 1)
+            rest = recall.copy()
+            rows, cols = np.nonzero(columns >= 0)
+            rest[rows, columns[rows, cols]] = -np.inf
+            tail = np.argsort(-rest, axis=1, kind="stable")[:, :k]
+            top = np.concatenate([np.where(np.isfinite(head_scores), head, 0), tail], axis=1)
+            scores = np.concatenate([head_scores, np.take_along_axis(rest, tail, 1)], axis=1)
+            # Padded head slots (-inf) sort after the finite tail.
+            order = np.argsort(~np.isfinite(scores), axis=1, kind="stable")
+            top, scores = np.take_along_axis(top, order, 1), np.take_along_axis(scores, order, 1)
+        else:
+            top = np.argsort(-recall, axis=1, kind="stable")[:, :k]
+            scores = np.take_along_axis(recall, top, axis=1)
         top, scores = top[:, :k], scores[:, :k]
         ids = self.snapshot.items.ids[candidates[top]]
         return np.where(np.isfinite(scores), ids, ""), scores

@@ -9,14 +9,17 @@ class MLPRanker(nn.Module):
     r"""Scores (user, item) pairs from the fused representation
 
     .. math::
-        f(u, i) = r_{ui} + \mathrm{MLP}\big([z_u;\; z_i;\; z_u \odot z_i;\; s_{\sigma};\; r_{ui};\; x_{ui}]\big)
+        (a_{ui}, b_{ui}) = \mathrm{MLP}\big([z_u;\; z_i;\; z_u \odot z_i;\; s_{\sigma};\; r_{ui};\; x_{ui}]\big),
+        \qquad f(u, i) = (1 + a_{ui})\, r_{ui} + b_{ui}
 
     where :math:`s_\sigma` is a learned scenario embedding, :math:`r_{ui}` the recall score
     and :math:`x_{ui}` simple statistics (item popularity, user activity, the text and
     KG-profile similarities of the user and the item, and the user's activity in the
-    item's scenario). The MLP learns a correction to the
-    recall score and starts at zero, so a ranker trained on little data keeps the recall
-    order instead of scrambling it.
+    item's scenario). The MLP learns how far to trust the recall
+    score (:math:`a`, e.g. little for a user new to the item's scenario, whose vector comes
+    from another scenario) and a correction (:math:`b`, e.g. popularity there). Both start
+    at zero, so a ranker trained on little data keeps the recall order instead of
+    scrambling it.
 
     Args:
         dim: size of the user and item vectors.
@@ -37,7 +40,7 @@ class MLPRanker(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(3 * dim + 8 + num_stats, hidden_dim), nn.ReLU(),
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
-            nn.Linear(hidden_dim, 1),
+            nn.Linear(hidden_dim, 2),
         )
         self.reset_parameters()
 
@@ -54,4 +57,5 @@ class MLPRanker(nn.Module):
 
     def forward(self, user: Tensor, item: Tensor, scenario: Tensor, stats: Tensor) -> Tensor:
         fused = torch.cat([user, item, user * item, self.scenario_emb(scenario), stats], dim=-1)
-        return stats[:, 0] + self.mlp(fused).squeeze(-1)
+        scale, offset = self.mlp(fused).unbind(-1)
+        return (1.0 + scale) * stats[:, 0] + offset

@@ -19,7 +19,7 @@ from kg_recsys.config import RecommenderConfig, TrainConfig
 from kg_recsys.content import item_entity_tfidf, user_entity_profiles
 from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation, make_layout
 from kg_recsys.nn import KGRecGNN, MLPRanker
-from kg_recsys.recall import exclusion_pairs, top_n
+from kg_recsys.recall import exclusion_pairs
 from kg_recsys.schema import ENTITY, ITEM, USER
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
@@ -288,20 +288,22 @@ def rank_candidates(fitted: FittedModel, view: ScoringView, users: np.ndarray, c
 
 
 def score_items(fitted: FittedModel, view: ScoringView, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Scores ``[U, I]`` for the given items: the ranker's order over each user's top-N
-    recall candidates, then the rest by recall score."""
+    """Scores ``[U, I]`` for the given items: the ranker's order over each user's
+    candidates (see :func:`candidate_columns`), then the rest by recall score."""
     zu, zi = view.z["user"][torch.from_numpy(users)], view.z["item"][torch.from_numpy(items)]
     with torch.no_grad():
         recall = (zu @ zi.T).numpy()
     if fitted.ranker is None:
         return recall
-    n = min(fitted.config.recall.num_candidates, len(items))
-    top = np.argpartition(-recall, n - 1, axis=1)[:, :n]
-    ranked = rank_candidates(fitted, view, users, items[top], np.take_along_axis(recall, top, axis=1))
+    columns = candidate_columns(recall, view.item_popularity[items], fitted.config.recall.num_candidates)
+    safe = np.maximum(columns, 0)
+    ranked = rank_candidates(fitted, view, users, np.where(columns >= 0, items[safe], -1),
+                             np.take_along_axis(recall, safe, axis=1))
     # Candidates sit above every non-candidate; among themselves the ranker decides.
     final = recall - (np.abs(recall).max() + 1.0) * 2 - 1e3
-    finite = np.isfinite(ranked)
-    np.put_along_axis(final, top, ranked - ranked[finite].min() if finite.any() else ranked, axis=1)
+    rows, cols = np.nonzero(columns >= 0)
+    if len(rows):
+        final[rows, columns[rows, cols]] = ranked[rows, cols] - ranked[rows, cols].min()
     return final
 
 
@@ -314,23 +316,48 @@ def _holdout_candidates(graph: GraphSnapshot, scenarios: tuple[str, ...], holdou
     return candidates if len(candidates) else np.arange(len(graph.items))
 
 
-def _top_unseen(z: dict[str, Tensor], graph: GraphSnapshot, users: np.ndarray, candidates: np.ndarray,
-                k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's ``k`` best ``candidates`` that are not in ``graph`` (item ids, ``-1``
-    where fewer), with their recall scores."""
+def _unseen_scores(z: dict[str, Tensor], graph: GraphSnapshot, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Recall scores ``[U, len(candidates)]``, ``-inf`` where the user has the item in ``graph``."""
     column = np.full(len(graph.items), -1, np.int64)
     column[candidates] = np.arange(len(candidates))
+    with torch.no_grad():
+        scores = (z["user"][torch.from_numpy(users)] @ z["item"][torch.from_numpy(candidates)].T).numpy()
     seen_rows, seen_items = exclusion_pairs(users, graph.interactions.user, graph.interactions.item)
     keep = column[seen_items] >= 0
-    best, scores = top_n(z["user"][torch.from_numpy(users)], z["item"][torch.from_numpy(candidates)], k,
-                         exclude=(seen_rows[keep], column[seen_items[keep]]))
-    return np.where(best >= 0, candidates[np.maximum(best, 0)], -1), scores
+    scores[seen_rows[keep], column[seen_items[keep]]] = -np.inf
+    return scores
+
+
+def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int) -> np.ndarray:
+    """The columns the ranker orders, per row: the ``n`` best recall scores and the ``n``
+    most popular columns (popularity above zero) with a finite score, without repeats
+    (``-1`` pads).
+
+    Popular items join the candidates so that the ranker can fall back on popularity where
+    recall knows little, e.g. for a user new to a scenario, whose vector comes from another
+    scenario's history.
+
+    Shapes:
+        recall: ``[U, I]``, popularity: ``[I]`` -> ``[U, 2n]``.
+    """
+    n = min(n, recall.shape[1])
+    by_recall = np.argpartition(-recall, n - 1, axis=1)[:, :n]
+    by_recall = np.where(np.isfinite(np.take_along_axis(recall, by_recall, axis=1)), by_recall, -1)
+    # Items nobody has interacted with (all of them, for cold items) are not "popular".
+    popular = np.where(np.isfinite(recall) & (popularity[None, :] > 0), popularity[None, :], -np.inf)
+    by_popularity = np.argpartition(-popular, n - 1, axis=1)[:, :n]
+    by_popularity = np.where(np.isfinite(np.take_along_axis(popular, by_popularity, axis=1)), by_popularity, -1)
+    columns = np.sort(np.concatenate([by_recall, by_popularity], axis=1), axis=1)
+    repeat = np.zeros(columns.shape, bool)
+    repeat[:, 1:] = columns[:, 1:] == columns[:, :-1]
+    return np.where(repeat, -1, columns)
 
 
 def _recall_at(fitted: FittedModel, graph: GraphSnapshot, text_vectors, holdout: InteractionTable, k: int = 20) -> float:
     users = np.unique(holdout.user)
-    best, _ = _top_unseen(embed(fitted, graph, text_vectors), graph, users,
-                          _holdout_candidates(graph, fitted.scenarios, holdout), k)
+    pool = _holdout_candidates(graph, fitted.scenarios, holdout)
+    scores = torch.from_numpy(_unseen_scores(embed(fitted, graph, text_vectors), graph, users, pool))
+    best = pool[torch.topk(scores, min(k, len(pool)), dim=1).indices.numpy()]
     row = {int(u): r for r, u in enumerate(users.tolist())}
     hits = np.zeros(len(users))
     truth = np.zeros(len(users))
@@ -365,16 +392,26 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     active = np.zeros((len(graph.users), max(1, len(fitted.scenarios))), bool)
     active[inter.user, scenario] = True
     multi_scenario = active.sum(1) > 1
+    holdout_scenario = np.array([code.get(s, -1) for s in holdout.scenario.tolist()], np.int64)
     pool = _holdout_candidates(graph, fitted.scenarios, holdout)
     for _ in range(config.rank.epochs):
-        rate = config.train.cold_item_rate
-        cold = rng.random(len(graph.items)) < rate
-        new_to = (rng.random(active.shape) < rate) & multi_scenario[:, None]
+        cold = rng.random(len(graph.items)) < config.train.cold_item_rate
+        # Each chosen user forgets the scenario of one of their held-out interactions.
+        shuffled = rng.permutation(len(holdout))
+        _, first = np.unique(holdout.user[shuffled], return_index=True)
+        forget = np.full(len(graph.users), -1, np.int64)
+        forget[holdout.user[shuffled][first]] = holdout_scenario[shuffled][first]
+        chosen = (rng.random(len(graph.users)) < config.rank.new_to_scenario_rate) & multi_scenario & (forget >= 0)
+        new_to = np.zeros(active.shape, bool)
+        new_to[np.flatnonzero(chosen), forget[chosen]] = True
         keep = ~cold[inter.item] & ~new_to[inter.user, scenario]
         view = scoring_view(fitted, graph.with_interactions(inter.select(keep)), text_vectors,
                             drop_item_ids=np.flatnonzero(cold))
         # Seen items: those of the whole training graph, not only of the view.
-        candidates, recall = _top_unseen(view.z, graph, users, pool, config.recall.num_candidates)
+        scores = _unseen_scores(view.z, graph, users, pool)
+        columns = candidate_columns(scores, view.item_popularity[pool], config.recall.num_candidates)
+        candidates = np.where(columns >= 0, pool[np.maximum(columns, 0)], -1)
+        recall = np.take_along_axis(scores, np.maximum(columns, 0), axis=1)
         label = np.array([[(r, i) in positives for i in candidates[r]] for r in range(len(users))])
         pos_r, pos_c = np.nonzero(label & (candidates >= 0))
         if len(pos_r) == 0:

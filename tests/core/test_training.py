@@ -9,7 +9,7 @@ from kg_recsys.store import MemoryStore
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training import fit_model
 from kg_recsys.training.pipeline import (
-    GNNTrainer, _holdout_candidates, _pair_stats, item_scenarios, scoring_view,
+    GNNTrainer, _holdout_candidates, _pair_stats, candidate_columns, item_scenarios, scoring_view,
 )
 
 
@@ -88,3 +88,17 @@ def test_loss_settings_are_validated():
         TrainConfig(loss="hinge")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"\[train\] negatives"):
         TrainConfig(negatives=0)
+
+
+def test_candidates_are_the_best_recall_and_the_most_popular_unseen_items():
+    recall = np.array([[5.0, 4.0, 0.0, 0.0, -np.inf, 1.0],
+                       [0.0, 0.0, 3.0, 2.0, 1.0, -np.inf]])
+    popularity = np.array([0.0, 0.1, 0.2, 0.3, 0.9, 0.8])
+    columns = candidate_columns(recall, popularity, 2)
+    assert columns.shape == (2, 4)
+    # Row 0: recall picks 0, 1; popularity picks 5 and 3 (4 is seen: -inf).
+    assert set(columns[0]) == {0, 1, 3, 5}
+    # Row 1: recall picks 2, 3; popularity picks 4 and 3 (5 is seen): 3 once, one pad.
+    assert sorted(columns[1].tolist()) == [-1, 2, 3, 4]
+    # Items nobody has interacted with are not popular: only recall picks then.
+    assert sorted(candidate_columns(recall, np.zeros(6), 2)[0].tolist()) == [-1, -1, 0, 1]
