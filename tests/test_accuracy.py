@@ -16,7 +16,7 @@ def test_cold_items_beat_text_and_popularity_on_ml100k(data_dir):
     scorers = [create_scorer(name, EvalContext("cold-item")) for name in ("kg_recsys", "text_knn", "popularity")]
     result = evaluate(split, scorers, k=20, seed=0, progress=False)["models"]
     ours = result["kg_recsys"]["recall@20"]
-    # Measured 0.3+ against text_knn's 0.15 on this split; 10% relative is the project's bar.
+    # Measured 0.23 against text_knn's 0.15 on this split; 10% relative is the project's bar.
     assert ours >= 1.1 * result["text_knn"]["recall@20"], result
     assert ours >= 1.1 * result["popularity"]["recall@20"], result
     assert result["kg_recsys"]["ndcg@20"] > result["text_knn"]["ndcg@20"], result
