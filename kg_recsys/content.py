@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from kg_recsys.schema import ENTITY, ITEM, SAME_AS
-from kg_recsys.store.base import GraphSnapshot
+from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
 
 def item_entity_tfidf(snapshot: GraphSnapshot) -> sp.csr_matrix:
@@ -52,6 +52,14 @@ def item_entity_tfidf(snapshot: GraphSnapshot) -> sp.csr_matrix:
     tfidf.eliminate_zeros()
     norm = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1))).ravel()
     return sp.csr_matrix(sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ tfidf, dtype=np.float32)
+
+
+def history_matrix(interactions: InteractionTable, n_users: int, n_items: int) -> sp.csr_matrix:
+    """``[n_users, n_items]`` 0/1 matrix of the distinct items each user has."""
+    history = sp.csr_matrix((np.ones(len(interactions), np.float32), (interactions.user, interactions.item)),
+                            shape=(n_users, n_items))
+    history.data[:] = 1.0  # repeated interactions were summed: a user's item counts once
+    return history
 
 
 def user_entity_profiles(history: sp.csr_matrix, item_matrix: sp.csr_matrix) -> sp.csr_matrix:

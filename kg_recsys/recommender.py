@@ -31,7 +31,7 @@ from kg_recsys.schema import (
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training.pipeline import (
-    NODE_TYPES, NUM_RANK_STATS, FittedModel, candidate_columns, fit_model, rank_candidates, scoring_view,
+    NODE_TYPES, NUM_RANK_STATS, FittedModel, fit_model, rank_candidates, rank_recall, scoring_view,
 )
 
 _FORMAT_VERSION = 1
@@ -155,25 +155,11 @@ class Recommender:
             keep = column[items] >= 0
             recall[rows[keep], column[items[keep]]] = -np.inf
         if self.fitted.ranker is not None and users is not None and len(candidates):
-            # The ranker orders the candidates (best recall and most popular, as in
-            # evaluation); they come first, then the rest by recall score.
-            columns = candidate_columns(recall, self._view.item_popularity[candidates],
-                                        self.config.recall.num_candidates)
-            safe = np.maximum(columns, 0)
-            ranked = rank_candidates(self.fitted, self._view, users, np.where(columns >= 0, candidates[safe], -1),
-                                     np.take_along_axis(recall, safe, axis=1))
-            head_order = np.argsort(-ranked, axis=1, kind="stable")
-            head = np.take_along_axis(columns, head_order, 1)
-            head_scores = np.take_along_axis(ranked, head_order, 1)
-            rest = recall.copy()
-            rows, cols = np.nonzero(columns >= 0)
-            rest[rows, columns[rows, cols]] = -np.inf
-            tail = np.argsort(-rest, axis=1, kind="stable")[:, :k]
-            top = np.concatenate([np.where(np.isfinite(head_scores), head, 0), tail], axis=1)
-            scores = np.concatenate([head_scores, np.take_along_axis(rest, tail, 1)], axis=1)
-            # Padded head slots (-inf) sort after the finite tail.
-            order = np.argsort(~np.isfinite(scores), axis=1, kind="stable")
-            top, scores = np.take_along_axis(top, order, 1), np.take_along_axis(scores, order, 1)
+            # The same candidates and order as in evaluation: the ranker's over best recall
+            # and most popular first, then the rest by recall score (stable sorts).
+            ranked, is_candidate = rank_recall(self.fitted, self._view, users, candidates, recall)
+            top = np.lexsort((-ranked, ~is_candidate), axis=1)[:, :k]
+            scores = np.take_along_axis(ranked, top, axis=1)
         else:
             top = np.argsort(-recall, axis=1, kind="stable")[:, :k]
             scores = np.take_along_axis(recall, top, axis=1)

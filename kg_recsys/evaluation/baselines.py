@@ -33,7 +33,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
-from kg_recsys.content import item_entity_tfidf, user_entity_profiles
+from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
 VectorsFn = Callable[[GraphSnapshot], dict[str, np.ndarray]]
@@ -362,13 +362,7 @@ class _HistoryProfileScorer:
 
     def _history(self, context: GraphSnapshot, users: np.ndarray) -> sp.csr_matrix:
         """``[U, n_items]`` 0/1 matrix of each user's distinct context items."""
-        users_all, items_all = _unique_pairs(context.interactions, len(context.items))
-        position = np.full(len(context.users), -1, dtype=np.int64)
-        position[users] = np.arange(len(users))
-        keep = position[users_all] >= 0
-        return sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32),
-                              (position[users_all[keep]], items_all[keep])),
-                             shape=(len(users), len(context.items)))
+        return history_matrix(context.interactions, len(context.users), len(context.items))[users]
 
 
 class TextKNNScorer(_HistoryProfileScorer):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kg_recsys.config import RecommenderConfig, TrainConfig
-from kg_recsys.content import item_entity_tfidf, user_entity_profiles
+from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles
 from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation, make_layout
 from kg_recsys.nn import KGRecGNN, MLPRanker
 from kg_recsys.recall import exclusion_pairs
@@ -61,14 +61,19 @@ def _interacted(snapshot: GraphSnapshot) -> dict[str, np.ndarray]:
     return {"user": users, "item": items, "entity": np.ones(len(snapshot.entities), bool)}
 
 
+def scenario_index(names: np.ndarray, scenarios: tuple[str, ...]) -> np.ndarray:
+    """The index of each scenario name in ``scenarios``; ``-1`` for a name not in it."""
+    code = {s: i for i, s in enumerate(scenarios)}
+    return np.array([code.get(s, -1) for s in names.tolist()], np.int64)
+
+
 def item_scenarios(snapshot: GraphSnapshot, scenarios: tuple[str, ...]) -> np.ndarray:
     """Each item's scenario index (its node property, else where most of its interactions
     are); ``-1`` if neither is known."""
-    code = {s: i for i, s in enumerate(scenarios)}
-    result = np.array([code.get(s, -1) for s in snapshot.items.scenario.tolist()], np.int64)
+    result = scenario_index(snapshot.items.scenario, scenarios)
     inter = snapshot.interactions
     if len(inter) and len(scenarios):
-        scen = np.array([code.get(s, -1) for s in inter.scenario.tolist()], np.int64)
+        scen = scenario_index(inter.scenario, scenarios)
         known = scen >= 0
         counts = np.zeros((len(snapshot.items), len(scenarios)), np.int64)
         np.add.at(counts, (inter.item[known], scen[known]), 1)
@@ -110,8 +115,7 @@ class GNNTrainer:
         self.warm = {t: torch.from_numpy(m) for t, m in _interacted(graph).items()}
         inter = graph.interactions
         self.pairs = torch.from_numpy(np.stack([inter.user, inter.item]).astype(np.int64))
-        scenario_code = {s: i for i, s in enumerate(layout.scenarios)}
-        self.pair_scenario = torch.tensor([scenario_code[s] for s in inter.scenario.tolist()], dtype=torch.long)
+        self.pair_scenario = torch.from_numpy(scenario_index(inter.scenario, layout.scenarios))
         self.scenario_items = [torch.from_numpy(np.unique(inter.item[inter.scenario == s])) for s in layout.scenarios]
         self.num_users, self.num_items = len(graph.users), len(graph.items)
         # (edge type, scenario index, user side is src) for the interaction edge types.
@@ -239,10 +243,8 @@ def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dic
     user_entities = item_entities = None
     if fitted.config.model.use_kg:
         item_entities = item_entity_tfidf(snapshot)
-        history = sp.csr_matrix((np.ones(len(inter), np.float32), (inter.user, inter.item)),
-                                shape=(len(snapshot.users), len(snapshot.items)))
-        history.data[:] = 1.0  # duplicates summed above: a user's item counts once
-        user_entities = user_entity_profiles(history, item_entities)
+        user_entities = user_entity_profiles(history_matrix(inter, len(snapshot.users), len(snapshot.items)),
+                                             item_entities)
     item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
     per_scenario = np.zeros((len(snapshot.users), len(fitted.scenarios) + 1), np.float32)
     np.add.at(per_scenario, (inter.user, item_scenario[inter.item]), 1.0)
@@ -287,32 +289,44 @@ def rank_candidates(fitted: FittedModel, view: ScoringView, users: np.ndarray, c
     return result
 
 
+def rank_recall(fitted: FittedModel, view: ScoringView, users: np.ndarray, items: np.ndarray,
+                recall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ranker over each user's candidates (see :func:`candidate_columns`) of the recall
+    scores ``recall [U, I]`` of ``items``: ``(scores, is_candidate)``, both ``[U, I]``,
+    with the ranker's score on candidates and the recall score elsewhere. Candidates come
+    before every other item; among themselves the ranker decides."""
+    columns = candidate_columns(recall, view.item_popularity[items], fitted.config.recall.num_candidates)
+    safe = np.maximum(columns, 0)
+    ranked = rank_candidates(fitted, view, users, np.where(columns >= 0, items[safe], -1),
+                             np.take_along_axis(recall, safe, axis=1))
+    scores, is_candidate = recall.copy(), np.zeros(recall.shape, bool)
+    rows, cols = np.nonzero(columns >= 0)
+    scores[rows, columns[rows, cols]] = ranked[rows, cols]
+    is_candidate[rows, columns[rows, cols]] = True
+    return scores, is_candidate
+
+
 def score_items(fitted: FittedModel, view: ScoringView, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Scores ``[U, I]`` for the given items: the ranker's order over each user's
-    candidates (see :func:`candidate_columns`), then the rest by recall score."""
+    candidates (see :func:`rank_recall`), then the rest by recall score."""
     zu, zi = view.z["user"][torch.from_numpy(users)], view.z["item"][torch.from_numpy(items)]
     with torch.no_grad():
         recall = (zu @ zi.T).numpy()
     if fitted.ranker is None:
         return recall
-    columns = candidate_columns(recall, view.item_popularity[items], fitted.config.recall.num_candidates)
-    safe = np.maximum(columns, 0)
-    ranked = rank_candidates(fitted, view, users, np.where(columns >= 0, items[safe], -1),
-                             np.take_along_axis(recall, safe, axis=1))
+    scores, is_candidate = rank_recall(fitted, view, users, items, recall)
     # Candidates sit above every non-candidate; among themselves the ranker decides.
     final = recall - (np.abs(recall).max() + 1.0) * 2 - 1e3
-    rows, cols = np.nonzero(columns >= 0)
-    if len(rows):
-        final[rows, columns[rows, cols]] = ranked[rows, cols] - ranked[rows, cols].min()
+    if is_candidate.any():
+        final[is_candidate] = scores[is_candidate] - scores[is_candidate].min()
     return final
 
 
 def _holdout_candidates(graph: GraphSnapshot, scenarios: tuple[str, ...], holdout: InteractionTable) -> np.ndarray:
     """The items of the scenarios ``holdout`` covers: a holdout of music interactions is
     ranked among music, as the evaluation ranks the target scenario only."""
-    code = {s: i for i, s in enumerate(scenarios)}
-    wanted = [code[s] for s in np.unique(holdout.scenario).tolist() if s in code]
-    candidates = np.flatnonzero(np.isin(item_scenarios(graph, scenarios), wanted))
+    wanted = scenario_index(np.unique(holdout.scenario), scenarios)
+    candidates = np.flatnonzero(np.isin(item_scenarios(graph, scenarios), wanted[wanted >= 0]))
     return candidates if len(candidates) else np.arange(len(graph.items))
 
 
@@ -387,12 +401,11 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     row = {int(u): r for r, u in enumerate(users.tolist())}
     positives = {(row[u], i) for u, i in zip(holdout.user.tolist(), holdout.item.tolist())}
     inter = graph.interactions
-    code = {s: i for i, s in enumerate(fitted.scenarios)}
-    scenario = np.array([code[s] for s in inter.scenario.tolist()], np.int64)
+    scenario = scenario_index(inter.scenario, fitted.scenarios)  # all known: the layout is built from them
     active = np.zeros((len(graph.users), max(1, len(fitted.scenarios))), bool)
     active[inter.user, scenario] = True
     multi_scenario = active.sum(1) > 1
-    holdout_scenario = np.array([code.get(s, -1) for s in holdout.scenario.tolist()], np.int64)
+    holdout_scenario = scenario_index(holdout.scenario, fitted.scenarios)
     pool = _holdout_candidates(graph, fitted.scenarios, holdout)
     for _ in range(config.rank.epochs):
         cold = rng.random(len(graph.items)) < config.train.cold_item_rate
