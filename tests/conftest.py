@@ -9,6 +9,7 @@ fails, the tests fail with the server's log.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
