@@ -30,7 +30,7 @@ done
 out=benchmarks/results/eval
 mkdir -p "$out"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-baselines="popularity,bpr_mf,lightgcn,text_knn,kg_only"
+baselines="popularity,bpr_mf,lightgcn,text_knn,kg_only,user_knn"
 full="kg_recsys,kg_recsys_no_kg,kg_recsys_no_text,kg_recsys_no_gnn,$baselines"
 # Douban has neither text nor KG: the text and KG ablations equal the full model there.
 short="kg_recsys,kg_recsys_no_gnn,$baselines"

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 ORDER = ["kg_recsys", "kg_recsys_no_kg", "kg_recsys_no_text", "kg_recsys_no_gnn",
-         "popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only"]
-BASELINES = ["popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only"]
+         "popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only", "user_knn"]
+BASELINES = ["popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only", "user_knn"]
 
 
 def render(result: dict, name: str) -> str:

@@ -133,12 +133,16 @@ class RankConfig:
     #: Share of the users active in several scenarios who lose their history in one of
     #: them in the ranker's training view, so it learns to serve users new to a scenario.
     new_to_scenario_rate: float = 0.5
+    #: Nearest users (by shared history) behind the ranker's neighbourhood feature: the
+    #: share of them who have the item. ``0`` switches the feature off.
+    neighbours: int = 50
 
     def __post_init__(self) -> None:
         _check(self.hidden_dim > 0, "rank", "hidden_dim", "must be positive")
         _check(self.epochs >= 0, "rank", "epochs", "must be >= 0")
         _check(self.negatives > 0, "rank", "negatives", "must be positive")
         _check(0.0 <= self.new_to_scenario_rate <= 1.0, "rank", "new_to_scenario_rate", "must be in [0, 1]")
+        _check(self.neighbours >= 0, "rank", "neighbours", "must be >= 0")
 
 
 @dataclass(frozen=True)

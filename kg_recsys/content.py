@@ -1,6 +1,7 @@
-"""Content features shared by the model and the baselines: what an item is, as the
-entities it links to. One place, so the ranker's KG-profile feature and the ``kg_only``
-baseline are the same computation."""
+"""Profiles from history shared by the model and the baselines: what an item is, as the
+entities it links to, and which users are alike, as the items they share. One place, so
+the ranker's KG-profile and neighbourhood features and the ``kg_only`` and ``user_knn``
+baselines are the same computations."""
 from __future__ import annotations
 
 import numpy as np
@@ -69,3 +70,38 @@ def user_entity_profiles(history: sp.csr_matrix, item_matrix: sp.csr_matrix) -> 
     profile = sp.csr_matrix(history @ item_matrix)
     norm = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1))).ravel()
     return sp.csr_matrix(sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ profile, dtype=np.float32)
+
+
+def user_neighbours(history: sp.csr_matrix, k: int, *, popularity_exponent: float = 0.5,
+                    chunk: int = 1024) -> sp.csr_matrix:
+    """``[U, U]`` weights of each user's ``k`` most similar other users, rows summing to 1
+    (users without history, or without anyone alike, get an empty row).
+
+    Similarity is the cosine of the histories, each item weighted by
+    ``1 / popularity ** popularity_exponent``: sharing a niche item says more about two
+    users than sharing a blockbuster. Rows are computed ``chunk`` users at a time, so
+    memory stays ``O(chunk * U)``.
+    """
+    n_users = history.shape[0]
+    k = min(k, n_users - 1)
+    if k <= 0:
+        return sp.csr_matrix((n_users, n_users), dtype=np.float32)
+    popularity = np.asarray(history.sum(axis=0)).ravel()
+    weighted = sp.csr_matrix(history @ sp.diags(1.0 / np.maximum(popularity, 1.0) ** popularity_exponent))
+    norm = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+    unit = sp.csr_matrix(sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ weighted, dtype=np.float32)
+    unit_t = sp.csc_matrix(unit.T)
+    rows, cols, weights = [], [], []
+    for start in range(0, n_users, chunk):
+        similarity = (unit[start:start + chunk] @ unit_t).toarray()
+        block = np.arange(similarity.shape[0])
+        similarity[block, start + block] = 0.0  # not one's own neighbour
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        value = np.take_along_axis(similarity, top, axis=1)
+        total = value.clip(min=0).sum(axis=1, keepdims=True)
+        keep = value > 0
+        rows.append(np.broadcast_to(start + block[:, None], top.shape)[keep])
+        cols.append(top[keep])
+        weights.append((value / np.where(total > 0, total, 1.0))[keep])
+    return sp.csr_matrix((np.concatenate(weights).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n_users, n_users))

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="result file (default: results/<dataset>-<protocol>-seed<N>.json)")
     parser.add_argument("--models", default=None, metavar="A,B,...",
                         help="comma-separated model names, or 'all' for every registered one (default: "
-                             "kg_recsys,popularity,bpr_mf,lightgcn,text_knn,kg_only; ablations: "
+                             "kg_recsys,popularity,bpr_mf,lightgcn,text_knn,kg_only,user_knn; ablations: "
                              "kg_recsys_no_kg,kg_recsys_no_text,kg_recsys_no_gnn)")
     parser.add_argument("--data-dir", default=None,
                         help="folder holding the named data sets (default: $KGREC_DATA_DIR or ../shared/data)")

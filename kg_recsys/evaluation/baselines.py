@@ -7,6 +7,8 @@
   (He et al., 2020) on the user-item graph.
 - :class:`TextKNNScorer`: cosine between a user's mean history text vector and item text.
 - :class:`KGOnlyScorer`: cosine between TF-IDF bags of the entities items link to.
+- :class:`UserKNNScorer`: the share of a user's nearest users (by shared history) who
+  have the item; the same computation as the main model's neighbourhood ranker feature.
 
 Fairness rules, the same for every id-based model: users and items without training
 interactions keep a zero vector (they get no gradient, so anything else would be noise
@@ -33,7 +35,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
-from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles
+from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
 VectorsFn = Callable[[GraphSnapshot], dict[str, np.ndarray]]
@@ -423,3 +425,31 @@ class KGOnlyScorer(_HistoryProfileScorer):
             raise RuntimeError("call fit() before score()")
         profile = user_entity_profiles(self._history(context, users), self.item_matrix)
         return np.asarray((profile @ self.item_matrix[items].T).todense(), dtype=np.float32)
+
+
+class UserKNNScorer:
+    """User-based nearest neighbours over the context history: an item's score is the
+    weighted share of the user's ``k`` most similar users who have it (see
+    :func:`kg_recsys.content.user_neighbours`). A user new to a scenario finds neighbours
+    through another scenario; a cold item, which nobody has, scores 0.
+
+    Args:
+        k: neighbours per user. (default: ``50``, as the main model's ranker feature)
+    """
+
+    name = "user_knn"
+
+    def __init__(self, k: int = 50) -> None:
+        self.k = k
+        self._cached: tuple[GraphSnapshot, sp.csr_matrix, sp.csr_matrix] | None = None
+
+    def fit(self, train: GraphSnapshot, seed: int) -> None:
+        self._cached = None  # nothing to learn: neighbours come from the scoring context
+
+    def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        # The harness scores one context in chunks of users: find neighbours once.
+        if self._cached is None or self._cached[0] is not context:
+            history = history_matrix(context.interactions, len(context.users), len(context.items))
+            self._cached = (context, user_neighbours(history, self.k), sp.csc_matrix(history))
+        _, neighbours, history = self._cached
+        return np.asarray((neighbours[users] @ history[:, items]).todense(), dtype=np.float32)

@@ -81,6 +81,12 @@ def _kg_only(ctx: EvalContext) -> Scorer:
     return KGOnlyScorer()
 
 
+def _user_knn(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import UserKNNScorer
+
+    return UserKNNScorer()
+
+
 #: name -> factory, in report order. Extend with :func:`register_scorer`.
 SCORERS: dict[str, ScorerFactory] = {
     "kg_recsys": _kg_recsys,
@@ -89,6 +95,7 @@ SCORERS: dict[str, ScorerFactory] = {
     "lightgcn": _lightgcn,
     "text_knn": _text_knn,
     "kg_only": _kg_only,
+    "user_knn": _user_knn,
     # Ablations of the main model (ModelConfig switches), reported beside it.
     "kg_recsys_no_kg": _ablation("kg_recsys_no_kg", use_kg=False),
     "kg_recsys_no_text": _ablation("kg_recsys_no_text", use_text=False),
@@ -96,7 +103,7 @@ SCORERS: dict[str, ScorerFactory] = {
 }
 
 #: What ``kgrec evaluate`` runs when ``--models`` is not given.
-DEFAULT_MODELS = ("kg_recsys", "popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only")
+DEFAULT_MODELS = ("kg_recsys", "popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only", "user_knn")
 
 
 def register_scorer(name: str, factory: ScorerFactory, *, replace: bool = False) -> None:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kg_recsys.config import RecommenderConfig, TrainConfig
-from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles
+from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
 from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation, make_layout
 from kg_recsys.nn import KGRecGNN, MLPRanker
 from kg_recsys.recall import exclusion_pairs
@@ -227,6 +227,11 @@ class ScoringView:
     #: ``log1p`` of each user's interactions per scenario index + 1 (column 0: unknown),
     #: so the ranker knows when a user is new to the scenario of the item.
     user_scenario_activity: np.ndarray
+    #: Each user's most similar users by shared history, weights summing to 1
+    #: (:func:`~kg_recsys.content.user_neighbours`), and each item's users (``[I, U]``, 0/1);
+    #: ``None`` when ``[rank] neighbours = 0``.
+    user_neighbours: sp.csr_matrix | None = None
+    item_users: sp.csr_matrix | None = None
 
 
 def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict[str, np.ndarray] | None,
@@ -240,11 +245,15 @@ def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dic
         np.add.at(profile, inter.user, item_text[inter.item] / np.maximum(
             np.bincount(inter.user, minlength=len(snapshot.users))[inter.user], 1)[:, None])
         user_text = profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+    history = history_matrix(inter, len(snapshot.users), len(snapshot.items))
     user_entities = item_entities = None
     if fitted.config.model.use_kg:
         item_entities = item_entity_tfidf(snapshot)
-        user_entities = user_entity_profiles(history_matrix(inter, len(snapshot.users), len(snapshot.items)),
-                                             item_entities)
+        user_entities = user_entity_profiles(history, item_entities)
+    neighbours = item_users = None
+    if fitted.config.rank.neighbours:
+        neighbours = user_neighbours(history, fitted.config.rank.neighbours)
+        item_users = sp.csr_matrix(history.T)
     item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
     per_scenario = np.zeros((len(snapshot.users), len(fitted.scenarios) + 1), np.float32)
     np.add.at(per_scenario, (inter.user, item_scenario[inter.item]), 1.0)
@@ -252,23 +261,27 @@ def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dic
         snapshot, z, item_scenario,
         np.log1p(np.bincount(inter.item, minlength=len(snapshot.items))).astype(np.float32) / 5.0,
         np.log1p(np.bincount(inter.user, minlength=len(snapshot.users))).astype(np.float32) / 5.0,
-        user_text, item_text, user_entities, item_entities, np.log1p(per_scenario) / 5.0)
+        user_text, item_text, user_entities, item_entities, np.log1p(per_scenario) / 5.0, neighbours, item_users)
 
 
-NUM_RANK_STATS = 6
+NUM_RANK_STATS = 7
 
 
 def _pair_stats(view: ScoringView, users: np.ndarray, items: np.ndarray, recall: np.ndarray) -> Tensor:
     """Scalar ranker features: recall score, item popularity, user activity, the text and
     KG-profile similarities of the user and the item (so the ranker can lean on content
-    where the graph knows little, e.g. a cold item), and the user's activity in the item's
-    scenario (none: the user is new to it, and popularity there matters more)."""
+    where the graph knows little, e.g. a cold item), the user's activity in the item's
+    scenario (none: the user is new to it, and popularity there matters more), and the
+    share of the user's nearest neighbours who have the item (the user -> item -> user ->
+    item paths; for a user new to a scenario, neighbours found in another scenario)."""
     text = np.zeros(len(users), np.float32) if view.user_text is None else \
         np.einsum("ij,ij->i", view.user_text[users], view.item_text[items])
     kg = np.zeros(len(users), np.float32) if view.user_entities is None else \
         np.asarray(view.user_entities[users].multiply(view.item_entities[items]).sum(axis=1)).ravel()
+    neighbours = np.zeros(len(users), np.float32) if view.user_neighbours is None else \
+        np.asarray(view.user_neighbours[users].multiply(view.item_users[items]).sum(axis=1)).ravel()
     stats = np.stack([recall, view.item_popularity[items], view.user_activity[users], text, kg,
-                      view.user_scenario_activity[users, view.item_scenario[items]]], axis=1)
+                      view.user_scenario_activity[users, view.item_scenario[items]], neighbours], axis=1)
     return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
 
 

@@ -60,7 +60,7 @@ def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo):
     scenario = item_scenarios(snapshot, fitted.scenarios)
     book, movie = np.flatnonzero(scenario == 0)[0], np.flatnonzero(scenario == 1)[0]
     stats = _pair_stats(view, np.array([user, user]), np.array([book, movie]), np.zeros(2, np.float32)).numpy()
-    assert stats.shape == (2, 6)
+    assert stats.shape == (2, 7)
     assert stats[0, 5] > 0 and stats[1, 5] == 0  # activity in the item's scenario
     # KG profile similarity: the items of the user's history are the most similar.
     history = np.unique(inter.item[(inter.user == user) & keep])
@@ -69,6 +69,14 @@ def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo):
     kg_history = _pair_stats(view, users, history, np.zeros(len(history), np.float32)).numpy()[:, 4]
     kg_others = _pair_stats(view, np.full(len(others), user), others, np.zeros(len(others), np.float32)).numpy()[:, 4]
     assert kg_history.min() >= 0 and kg_history.mean() > kg_others.mean() > 0
+    # Neighbourhood: the share of the user's nearest users who have the item, in [0, 1];
+    # users alike in books recommend the movies that they watched.
+    neighbours = _pair_stats(view, np.full(len(snapshot.items), user), np.arange(len(snapshot.items)),
+                             np.zeros(len(snapshot.items), np.float32)).numpy()[:, 6]
+    assert 0 <= neighbours.min() and neighbours.max() <= 1 + 1e-6
+    forgotten = np.unique(inter.item[(inter.user == user) & ~keep])
+    movies = np.flatnonzero(scenario == 1)
+    assert neighbours[forgotten].mean() > neighbours[np.setdiff1d(movies, forgotten)].mean()
 
 
 @pytest.mark.parametrize("loss", ["bpr", "softmax"])

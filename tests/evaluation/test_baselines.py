@@ -8,7 +8,7 @@ import pytest
 from synthetic_graph import N_CLUSTERS, fake_text_vectors
 from kg_recsys.evaluation import evaluate, make_split
 from kg_recsys.evaluation.baselines import (BPRConfig, BPRMFScorer, KGOnlyScorer, LightGCNScorer, PopularityScorer,
-                                            TextKNNScorer, item_entity_tfidf)
+                                            TextKNNScorer, UserKNNScorer, item_entity_tfidf)
 from kg_recsys.evaluation.harness import Scorer
 
 K = 10
@@ -28,7 +28,7 @@ def warm_result(warm):
 
 def test_all_baselines_satisfy_the_protocol():
     for scorer in (PopularityScorer(), BPRMFScorer(), LightGCNScorer(), TextKNNScorer(fake_text_vectors),
-                   KGOnlyScorer()):
+                   KGOnlyScorer(), UserKNNScorer()):
         assert isinstance(scorer, Scorer)
 
 
@@ -137,3 +137,32 @@ def test_kg_only_features_and_scores(snapshot):
     split = make_split(snapshot, "cold-item", seed=0)
     result = evaluate(split, [PopularityScorer(), KGOnlyScorer()], k=K, progress=False)
     assert result["models"]["kg_only"][f"recall@{K}"] > result["models"]["popularity"][f"recall@{K}"] + 0.2
+
+
+def test_user_neighbours_on_a_hand_computed_case():
+    import scipy.sparse as sp
+
+    from kg_recsys.content import user_neighbours
+
+    # items 0 and 1 have 2 users each, item 2 has 3; user 4 has nothing
+    history = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1], [0, 0, 1], [0, 0, 0]], np.float32)
+    weighted = history / np.sqrt(history.sum(axis=0))  # an item counts 1/sqrt(popularity)
+    norm = np.linalg.norm(weighted, axis=1)
+    # user 0's cosines with users 1, 2, 3: (1/2) / n0, (1/3) / (n0 n2), (1/3) / (n0 n3)
+    cosine = np.array([0.5 / norm[0], (1 / 3) / (norm[0] * norm[2]), (1 / 3) / (norm[0] * norm[3])])
+    np.testing.assert_allclose(cosine, [0.5477, 0.4, 0.6325], atol=1e-4)
+    weights = user_neighbours(sp.csr_matrix(history), k=2).toarray()
+    np.testing.assert_allclose(weights.sum(axis=1), [1, 1, 1, 1, 0], rtol=1e-6)
+    assert np.all(np.diag(weights) == 0)
+    # user 0 keeps its two most similar users, 3 and 1, weighted by cosine
+    np.testing.assert_allclose(weights[0], [0, cosine[0], 0, cosine[2], 0] / (cosine[0] + cosine[2]), rtol=1e-5)
+
+
+def test_user_knn_beats_popularity_warm_and_gives_cold_items_zero(snapshot, warm):
+    result = evaluate(warm, [PopularityScorer(), UserKNNScorer(k=20)], k=K, progress=False)
+    pop, knn = (result["models"][n][f"recall@{K}"] for n in ("popularity", "user_knn"))
+    assert knn > pop + 0.1
+    split = make_split(snapshot, "cold-item", seed=0)
+    scorer = UserKNNScorer()
+    scorer.fit(split.train, seed=0)
+    assert np.all(scorer.score(split.context, split.test_users()[:5], split.candidates) == 0.0)
