@@ -126,7 +126,8 @@ class RecallConfig:
 class RankConfig:
     enabled: bool = True
     hidden_dim: int = 64
-    epochs: int = 3
+    #: Each epoch draws a new training view (simulated cold items and new-to-scenario users).
+    epochs: int = 5
     lr: float = 1e-3
     #: Hard negatives per positive, drawn from the recall candidates.
     negatives: int = 4
@@ -136,6 +137,11 @@ class RankConfig:
     #: Nearest users (by shared history) behind the ranker's neighbourhood feature: the
     #: share of them who have the item. ``0`` switches the feature off.
     neighbours: int = 50
+    #: Share of the holdout's users kept out of the ranker's training to pick its best
+    #: state and stop it (it overfits within a few hundred steps).
+    stop_fraction: float = 0.2
+    #: Checks (every 25 steps) without gain on those users before training stops.
+    patience: int = 4
 
     def __post_init__(self) -> None:
         _check(self.hidden_dim > 0, "rank", "hidden_dim", "must be positive")
@@ -143,6 +149,8 @@ class RankConfig:
         _check(self.negatives > 0, "rank", "negatives", "must be positive")
         _check(0.0 <= self.new_to_scenario_rate <= 1.0, "rank", "new_to_scenario_rate", "must be in [0, 1]")
         _check(self.neighbours >= 0, "rank", "neighbours", "must be >= 0")
+        _check(0.0 < self.stop_fraction < 1.0, "rank", "stop_fraction", "must be in (0, 1)")
+        _check(self.patience > 0, "rank", "patience", "must be positive")
 
 
 @dataclass(frozen=True)

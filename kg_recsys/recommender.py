@@ -395,7 +395,8 @@ class Recommender:
         folder = Path(path)
         meta = json.loads((folder / "model.json").read_text())
         if meta.get("format") != _FORMAT_VERSION:
-            raise ValueError(f"{folder}: model format {meta.get('format')} is not {_FORMAT_VERSION}")
+            raise ValueError(f"{folder}: model format {meta.get('format')} is not {_FORMAT_VERSION} "
+                             "(saved by another kg-recsys version); train it again with `kgrec train`")
         config = RecommenderConfig.from_dict(meta["config"])
         layout = GraphLayout.from_dict(meta["layout"])
         m = config.model

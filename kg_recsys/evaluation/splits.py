@@ -104,8 +104,10 @@ def make_split(
             means profile only. At least one interaction of each cold user stays test.
             (default: ``3``)
         valid_fraction: fraction of each user's training items moved to ``valid``; users
-            with fewer than three training items give none. For ``cross-scenario`` valid
-            is drawn from target-scenario items only. (default: ``0.1``)
+            with fewer than three training items give none. For ``cross-scenario``, the
+            fraction of the users active in both scenarios (none of them test users)
+            whose whole target history becomes ``valid``: they are new to the target
+            in ``train``, as the test users are. (default: ``0.1``)
         test_fraction: fraction of each user's items that is test under ``warm``.
             (default: ``0.1``)
         cross_user_fraction: fraction of the users active in both scenarios that become
@@ -134,7 +136,6 @@ def make_split(
 
     # Each branch assigns every unique pair a side: TRAIN, TEST or CONTEXT (context only).
     side = np.full(pairs.n, _TRAIN, dtype=np.int8)
-    valid_scope = np.ones(pairs.n, dtype=bool)  # pairs that valid may be drawn from
     if protocol == "warm":
         order_key = pairs.first_time if temporal else rng.random(pairs.n)
         side[_per_user_tail(pairs.user, order_key, test_fraction, min_items=3)] = _TEST
@@ -166,30 +167,33 @@ def make_split(
             raise SplitError(f"only {len(overlap)} users have interactions in both {source!r} and {target!r}; "
                              "cross-scenario needs users active in both")
         held = _sample(rng, overlap, cross_user_fraction, f"users active in both {source!r} and {target!r}")
+        # Valid users are new to the target as the test users are: model selection then
+        # measures transfer, not recommending more of what a user already has there.
+        rest = np.setdiff1d(overlap, held)
+        count = min(int(round(valid_fraction * len(overlap))), len(rest) - 1)
+        valid_users = np.sort(rng.choice(rest, size=count, replace=False)) if count > 0 else rest[:0]
         # Pairs are per (user, item); the same pair may occur in several scenarios, so
-        # scenario membership is decided per row and the pair is test only when it
-        # has no row outside the target scenario (otherwise it is known history).
-        row_test = in_target & np.isin(snapshot.interactions.user, held)
-        test_pair = np.zeros(pairs.n, dtype=bool)
-        np.logical_or.at(test_pair, pairs.of_row[row_test], True)
-        known_pair = np.zeros(pairs.n, dtype=bool)
-        np.logical_or.at(known_pair, pairs.of_row[~row_test], True)
-        side[test_pair & ~known_pair] = _TEST
-        side[test_pair & known_pair] = _TRAIN
-        row_target = np.zeros(pairs.n, dtype=bool)
-        np.logical_or.at(row_target, pairs.of_row[in_target], True)
+        # scenario membership is decided per row, and a pair leaves training only when
+        # it has no row outside the target scenario (otherwise it is known history).
+        row_target_only = np.zeros(pairs.n, dtype=bool)
+        np.logical_or.at(row_target_only, pairs.of_row[in_target], True)
         row_other = np.zeros(pairs.n, dtype=bool)
         np.logical_or.at(row_other, pairs.of_row[~in_target], True)
-        valid_scope = row_target & ~row_other
+        row_target_only &= ~row_other
+        side[row_target_only & np.isin(pairs.user, held)] = _TEST
+        cross_valid = row_target_only & np.isin(pairs.user, valid_users)
         target_items = np.unique(snapshot.interactions.item[in_target])
         node_items = np.flatnonzero(snapshot.items.scenario == target)
         candidates = np.union1d(target_items, node_items).astype(np.int64)
 
-    # Valid: a per-user random slice of the remaining training pairs.
+    # Valid: a per-user random slice of the remaining training pairs (cross-scenario: the
+    # target history of the valid users).
     # Under warm the fraction is of the pairs left after test, so the parts are 80/10/10.
-    train_pair = (side == _TRAIN) & valid_scope
+    train_pair = side == _TRAIN
     valid_pair = np.zeros(pairs.n, dtype=bool)
-    if valid_fraction > 0:
+    if protocol == "cross-scenario":
+        valid_pair = cross_valid
+    elif valid_fraction > 0:
         share = valid_fraction / (1.0 - test_fraction) if protocol == "warm" else valid_fraction
         idx = np.flatnonzero(train_pair)
         picked = _per_user_tail(pairs.user[idx], rng.random(len(idx)), min(share, 0.99), min_items=3)

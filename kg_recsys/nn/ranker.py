@@ -10,7 +10,7 @@ class MLPRanker(nn.Module):
 
     .. math::
         (a_{ui}, b_{ui}) = \mathrm{MLP}\big([z_u;\; z_i;\; z_u \odot z_i;\; s_{\sigma};\; r_{ui};\; x_{ui}]\big),
-        \qquad f(u, i) = (1 + a_{ui})\, r_{ui} + b_{ui}
+        \qquad f(u, i) = (1 + a_{ui})\, \hat r_{ui} + b_{ui}
 
     where :math:`s_\sigma` is a learned scenario embedding, :math:`r_{ui}` the recall score
     and :math:`x_{ui}` simple statistics (item popularity, user activity, the text and
@@ -20,6 +20,12 @@ class MLPRanker(nn.Module):
     from another scenario) and a correction (:math:`b`, e.g. popularity there). Both start
     at zero, so a ranker trained on little data keeps the recall order instead of
     scrambling it.
+
+    The statistics are standardised with a mean and scale fixed from the training pairs
+    (:meth:`fit_scaler`, saved with the weights): a recall score of size 10 and a share
+    in ``[0, 1]`` then weigh alike at the start, and :math:`b` works on the scale of the
+    standardised recall score :math:`\hat r` (a positive affine map of :math:`r`, so the
+    zero-initialised ranker still keeps the recall order).
 
     Args:
         dim: size of the user and item vectors.
@@ -37,6 +43,8 @@ class MLPRanker(nn.Module):
         super().__init__()
         self.dim, self.num_scenarios, self.num_stats = dim, num_scenarios, num_stats
         self.scenario_emb = nn.Embedding(max(1, num_scenarios), 8)
+        self.register_buffer("stats_mean", torch.zeros(num_stats))
+        self.register_buffer("stats_scale", torch.ones(num_stats))
         self.mlp = nn.Sequential(
             nn.Linear(3 * dim + 8 + num_stats, hidden_dim), nn.ReLU(),
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
@@ -52,10 +60,17 @@ class MLPRanker(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
+    @torch.no_grad()
+    def fit_scaler(self, stats: Tensor) -> None:
+        """Fix the standardisation from training pairs' statistics ``[N, num_stats]``."""
+        self.stats_mean.copy_(stats.mean(0))
+        self.stats_scale.copy_(stats.std(0).clamp(min=1e-6))
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(dim={self.dim}, scenarios={self.num_scenarios}, stats={self.num_stats})"
 
     def forward(self, user: Tensor, item: Tensor, scenario: Tensor, stats: Tensor) -> Tensor:
+        stats = (stats - self.stats_mean) / self.stats_scale
         fused = torch.cat([user, item, user * item, self.scenario_emb(scenario), stats], dim=-1)
         scale, offset = self.mlp(fused).unbind(-1)
         return (1.0 + scale) * stats[:, 0] + offset

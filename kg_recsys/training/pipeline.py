@@ -6,6 +6,7 @@ loops; :class:`FittedModel` is the trained bundle that inference needs.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -265,6 +266,8 @@ def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dic
 
 
 NUM_RANK_STATS = 7
+#: Ranker training steps between two checks on the held-back users.
+CHECK_EVERY = 25
 
 
 def _pair_stats(view: ScoringView, users: np.ndarray, items: np.ndarray, recall: np.ndarray) -> Tensor:
@@ -404,6 +407,11 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     popularity zero), so the ranker learns to order cold items too, not only popular ones;
     and where users active in several scenarios lose their history in a share of them, so
     it also learns how far to trust recall for a user new to a scenario.
+
+    A share of the holdout's users (``[rank] stop_fraction``) is kept out of the ranker's
+    training: every ``CHECK_EVERY`` steps their Recall@20 over the candidates picks the best
+    state, and ``[rank] patience`` checks without gain stop training. The ranker has few
+    examples and many inputs (two vectors), so it overfits within a few hundred steps.
     """
     config = fitted.config
     ranker = MLPRanker(fitted.gnn.hidden_dim, len(fitted.scenarios) + 1, num_stats=NUM_RANK_STATS,
@@ -413,6 +421,8 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     users = np.unique(holdout.user)
     row = {int(u): r for r, u in enumerate(users.tolist())}
     positives = {(row[u], i) for u, i in zip(holdout.user.tolist(), holdout.item.tolist())}
+    held_count = np.bincount([r for r, _ in positives], minlength=len(users))
+    stopping = rng.random(len(users)) < config.rank.stop_fraction
     inter = graph.interactions
     scenario = scenario_index(inter.scenario, fitted.scenarios)  # all known: the layout is built from them
     active = np.zeros((len(graph.users), max(1, len(fitted.scenarios))), bool)
@@ -420,6 +430,7 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     multi_scenario = active.sum(1) > 1
     holdout_scenario = scenario_index(holdout.scenario, fitted.scenarios)
     pool = _holdout_candidates(graph, fitted.scenarios, holdout)
+    best, best_state, waited, scaled = -1.0, None, 0, False
     for _ in range(config.rank.epochs):
         cold = rng.random(len(graph.items)) < config.train.cold_item_rate
         # Each chosen user forgets the scenario of one of their held-out interactions.
@@ -439,7 +450,7 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
         candidates = np.where(columns >= 0, pool[np.maximum(columns, 0)], -1)
         recall = np.take_along_axis(scores, np.maximum(columns, 0), axis=1)
         label = np.array([[(r, i) in positives for i in candidates[r]] for r in range(len(users))])
-        pos_r, pos_c = np.nonzero(label & (candidates >= 0))
+        pos_r, pos_c = np.nonzero(label & (candidates >= 0) & ~stopping[:, None])
         if len(pos_r) == 0:
             break
         neg_pool = [np.flatnonzero(~label[r] & (candidates[r] >= 0)) for r in range(len(users))]
@@ -451,14 +462,52 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
         def inputs(r: np.ndarray, c: np.ndarray):
             return _ranker_inputs(view, users[r], candidates[r, c], recall[r, c])
 
-        ranker.train()
-        # At least 100 steps an epoch: a small holdout would otherwise give a handful.
-        for _ in range(max(100, -(-len(pos_r) // 2048))):
+        if not scaled:
+            ranker.fit_scaler(_pair_stats(view, users[pos_r], candidates[pos_r, neg_c], recall[pos_r, neg_c]))
+            scaled = True
+        check_rows = np.flatnonzero(stopping & label.any(1))
+        check_r, check_c = np.nonzero(candidates[check_rows] >= 0)
+
+        def check() -> float:
+            """Recall@20 of the held-back users over this view's candidates."""
+            if not len(check_rows):
+                return 0.0
+            ranker.eval()
+            with torch.no_grad():
+                out = ranker(*inputs(check_rows[check_r], check_c)).numpy()
+            ranked = np.full(candidates[check_rows].shape, -np.inf, np.float32)
+            ranked[check_r, check_c] = out
+            top = np.argsort(-ranked, axis=1)[:, :20]
+            hits = np.take_along_axis(label[check_rows], top, axis=1).sum(1)
+            return float(np.mean(hits / np.minimum(held_count[check_rows], 20)))
+
+        if best_state is not None:
+            # The view changes each epoch: score the best state again on this one, so
+            # that states are compared on the same view.
+            current = copy.deepcopy(ranker.state_dict())
+            ranker.load_state_dict(best_state)
+            best = check()
+            ranker.load_state_dict(current)
+        steps = max(100, -(-len(pos_r) // 2048))  # at least 100: a small holdout would give a handful
+        for step in range(steps + 1):
+            if step % CHECK_EVERY == 0:
+                score = check()
+                if best_state is None or score > best:
+                    best, best_state, waited = score, copy.deepcopy(ranker.state_dict()), 0
+                elif step:
+                    waited += 1
+                if waited >= config.rank.patience or step == steps:
+                    break
+            ranker.train()
             b = rng.integers(len(pos_r), size=min(2048, len(pos_r)))
             loss = -F.logsigmoid(ranker(*inputs(pos_r[b], pos_c[b])) - ranker(*inputs(pos_r[b], neg_c[b]))).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        if waited >= config.rank.patience:
+            break
+    if best_state is not None:
+        ranker.load_state_dict(best_state)
     return ranker
 
 

@@ -133,6 +133,10 @@ def test_cross_scenario_moves_target_history_of_test_users(snapshot):
         set(snapshot.interactions.user[snapshot.interactions.scenario == "music"].tolist())
     assert len(test_users) == round(0.4 * len(both))
     assert set(split.valid.scenario.tolist()) <= {"music"}
+    # valid users are new to music in training too, and none of them is a test user
+    valid_users = set(split.valid.user.tolist())
+    assert len(valid_users) == round(0.1 * len(both)) and not valid_users & test_users
+    assert set(train.scenario[np.isin(train.user, list(valid_users))].tolist()) == {"books"}
 
 
 def test_cross_scenario_without_names_lists_scenarios(snapshot):
