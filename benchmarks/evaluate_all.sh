@@ -6,8 +6,9 @@
 #
 # --only runs a subset (names as in the list below); --lite runs the named ones with the full
 # model, the no-GNN ablation and the baselines only (the no-KG and no-text ablations cost one
-# full training each); --merge re-runs kg-recsys and its ablations only and keeps the
-# baselines already in each result file (same split; `kgrec evaluate --merge` checks it).
+# full training each); --merge re-runs kg-recsys and its ablations, plus any model missing
+# from a result file (a baseline added since), and keeps the other baselines already in it
+# (same split; `kgrec evaluate --merge` checks it).
 # Needs the real data sets (default ../shared/data or $KGREC_DATA_DIR).
 # One thread per job: on a 2-core machine two jobs at once beat one job with two threads.
 set -euo pipefail
@@ -48,7 +49,11 @@ for name in "${order[@]}"; do
     [[ -z "$only" || "$only" == *",$name,"* ]] || continue
     models="$full"
     [[ "$name" == douban* || "$lite" == *",$name,"* ]] && models="$short"
-    [[ -n "$merge" ]] && models="$(tr ',' '\n' <<< "$models" | grep '^kg_recsys' | paste -sd,)"
+    if [[ -n "$merge" && -f "$out/$name.json" ]]; then
+        have="$(.venv/bin/python -c 'import json, sys; print(",".join(json.load(open(sys.argv[1]))["models"]))' "$out/$name.json")"
+        models="$(tr ',' '\n' <<< "$models" | while read -r m; do
+            [[ "$m" == kg_recsys* || ",$have," != *",$m,"* ]] && echo "$m"; done | paste -sd,)"
+    fi
     # Count every running evaluation, also those started by another invocation.
     while [[ $(pgrep -fc "python.*kgrec evaluate" || true) -ge $jobs ]]; do sleep 10; done
     echo "== $name ($models)"

@@ -34,7 +34,7 @@ from kg_recsys.training.pipeline import (
     NODE_TYPES, NUM_RANK_STATS, FittedModel, fit_model, rank_candidates, rank_recall, scoring_view,
 )
 
-_FORMAT_VERSION = 2  # 2: the ranker has a seventh feature (neighbourhood)
+_FORMAT_VERSION = 2  # 2: neighbourhood features and a scaler in the ranker
 
 
 class UnknownUserError(KeyError):

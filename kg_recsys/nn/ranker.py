@@ -15,7 +15,8 @@ class MLPRanker(nn.Module):
     where :math:`s_\sigma` is a learned scenario embedding, :math:`r_{ui}` the recall score
     and :math:`x_{ui}` simple statistics (item popularity, user activity, the text and
     KG-profile similarities of the user and the item, the user's activity in the item's
-    scenario, and the share of the user's nearest neighbours who have the item). The MLP learns how far to trust the recall
+    scenario, the share of the user's nearest neighbours who have the item, and how near
+    the item is to the user's history by shared users). The MLP learns how far to trust the recall
     score (:math:`a`, e.g. little for a user new to the item's scenario, whose vector comes
     from another scenario) and a correction (:math:`b`, e.g. popularity there). Both start
     at zero, so a ranker trained on little data keeps the recall order instead of

@@ -233,6 +233,10 @@ class ScoringView:
     #: ``None`` when ``[rank] neighbours = 0``.
     user_neighbours: sp.csr_matrix | None = None
     item_users: sp.csr_matrix | None = None
+    #: Each user's history ([U, I], rows summing to 1) and each item's most similar items
+    #: by shared users, transposed ([I, I]: row j holds the weights of the items near j).
+    user_history: sp.csr_matrix | None = None
+    items_near: sp.csr_matrix | None = None
 
 
 def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict[str, np.ndarray] | None,
@@ -251,10 +255,13 @@ def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dic
     if fitted.config.model.use_kg:
         item_entities = item_entity_tfidf(snapshot)
         user_entities = user_entity_profiles(history, item_entities)
-    neighbours = item_users = None
+    neighbours = item_users = items_near = user_history = None
     if fitted.config.rank.neighbours:
         neighbours = user_neighbours(history, fitted.config.rank.neighbours)
         item_users = sp.csr_matrix(history.T)
+        items_near = sp.csr_matrix(user_neighbours(item_users, fitted.config.rank.neighbours).T)
+        counts = np.asarray(history.sum(axis=1)).ravel()
+        user_history = sp.csr_matrix(sp.diags(1.0 / np.maximum(counts, 1.0)) @ history)
     item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
     per_scenario = np.zeros((len(snapshot.users), len(fitted.scenarios) + 1), np.float32)
     np.add.at(per_scenario, (inter.user, item_scenario[inter.item]), 1.0)
@@ -262,10 +269,11 @@ def scoring_view(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dic
         snapshot, z, item_scenario,
         np.log1p(np.bincount(inter.item, minlength=len(snapshot.items))).astype(np.float32) / 5.0,
         np.log1p(np.bincount(inter.user, minlength=len(snapshot.users))).astype(np.float32) / 5.0,
-        user_text, item_text, user_entities, item_entities, np.log1p(per_scenario) / 5.0, neighbours, item_users)
+        user_text, item_text, user_entities, item_entities, np.log1p(per_scenario) / 5.0, neighbours, item_users,
+        user_history, items_near)
 
 
-NUM_RANK_STATS = 7
+NUM_RANK_STATS = 8
 #: Ranker training steps between two checks on the held-back users.
 CHECK_EVERY = 25
 
@@ -276,15 +284,19 @@ def _pair_stats(view: ScoringView, users: np.ndarray, items: np.ndarray, recall:
     where the graph knows little, e.g. a cold item), the user's activity in the item's
     scenario (none: the user is new to it, and popularity there matters more), and the
     share of the user's nearest neighbours who have the item (the user -> item -> user ->
-    item paths; for a user new to a scenario, neighbours found in another scenario)."""
+    item paths; for a user new to a scenario, neighbours found in another scenario), and
+    the item's mean weight among the nearest items of the user's history (item -> user ->
+    item paths)."""
     text = np.zeros(len(users), np.float32) if view.user_text is None else \
         np.einsum("ij,ij->i", view.user_text[users], view.item_text[items])
     kg = np.zeros(len(users), np.float32) if view.user_entities is None else \
         np.asarray(view.user_entities[users].multiply(view.item_entities[items]).sum(axis=1)).ravel()
     neighbours = np.zeros(len(users), np.float32) if view.user_neighbours is None else \
         np.asarray(view.user_neighbours[users].multiply(view.item_users[items]).sum(axis=1)).ravel()
+    near = np.zeros(len(users), np.float32) if view.items_near is None else \
+        np.asarray(view.user_history[users].multiply(view.items_near[items]).sum(axis=1)).ravel()
     stats = np.stack([recall, view.item_popularity[items], view.user_activity[users], text, kg,
-                      view.user_scenario_activity[users, view.item_scenario[items]], neighbours], axis=1)
+                      view.user_scenario_activity[users, view.item_scenario[items]], neighbours, near], axis=1)
     return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
 
 
@@ -399,6 +411,15 @@ def _recall_at(fitted: FittedModel, graph: GraphSnapshot, text_vectors, holdout:
 
 
 # ---------------------------------------------------------------------- ranker trainer
+def _recall_of(scores: np.ndarray, label: np.ndarray, count: np.ndarray, k: int = 20) -> float:
+    """Mean Recall@k over the rows with ``count > 0``: ``scores, label [U, C]``, ``count [U]``
+    (a row's positives, also those outside its columns)."""
+    rows = count > 0
+    top = np.argsort(-scores[rows], axis=1)[:, :k]
+    hits = np.take_along_axis(label[rows], top, axis=1).sum(1)
+    return float(np.mean(hits / np.minimum(count[rows], k))) if rows.any() else 0.0
+
+
 def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: InteractionTable, text_vectors,
                  generator: torch.Generator, rng: np.random.Generator) -> MLPRanker:
     """Train the ranker on held-out interactions against hard negatives from recall.
@@ -421,7 +442,8 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     users = np.unique(holdout.user)
     row = {int(u): r for r, u in enumerate(users.tolist())}
     positives = {(row[u], i) for u, i in zip(holdout.user.tolist(), holdout.item.tolist())}
-    held_count = np.bincount([r for r, _ in positives], minlength=len(users))
+    positive_row, positive_item = np.array(sorted(positives), np.int64).reshape(-1, 2).T
+    held_count = np.bincount(positive_row, minlength=len(users))
     stopping = rng.random(len(users)) < config.rank.stop_fraction
     inter = graph.interactions
     scenario = scenario_index(inter.scenario, fitted.scenarios)  # all known: the layout is built from them
@@ -453,11 +475,18 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
         pos_r, pos_c = np.nonzero(label & (candidates >= 0) & ~stopping[:, None])
         if len(pos_r) == 0:
             break
-        neg_pool = [np.flatnonzero(~label[r] & (candidates[r] >= 0)) for r in range(len(users))]
+        # A cold positive is paired with a cold negative half of the time: the cold-item
+        # protocol ranks cold items among themselves (where popularity and neighbourhood
+        # features are all zero), while a recommendation list mixes them with warm ones.
+        negative = ~label & (candidates >= 0)
+        cold_candidate = (candidates >= 0) & cold[np.maximum(candidates, 0)]
+        neg_pool = [np.flatnonzero(negative[r]) for r in range(len(users))]
+        cold_pool = [np.flatnonzero(negative[r] & cold_candidate[r]) for r in range(len(users))]
         reps = config.rank.negatives
         pos_r, pos_c = np.repeat(pos_r, reps), np.repeat(pos_c, reps)
-        neg_c = np.array([neg_pool[r][rng.integers(len(neg_pool[r]))] if len(neg_pool[r]) else c
-                          for r, c in zip(pos_r, pos_c)])
+        pools = [cold_pool[r] if cold_candidate[r, c] and len(cold_pool[r]) and coin else neg_pool[r]
+                 for r, c, coin in zip(pos_r, pos_c, rng.random(len(pos_r)) < 0.5)]
+        neg_c = np.array([pool_[rng.integers(len(pool_))] if len(pool_) else c for pool_, c in zip(pools, pos_c)])
 
         def inputs(r: np.ndarray, c: np.ndarray):
             return _ranker_inputs(view, users[r], candidates[r, c], recall[r, c])
@@ -468,8 +497,14 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
         check_rows = np.flatnonzero(stopping & label.any(1))
         check_r, check_c = np.nonzero(candidates[check_rows] >= 0)
 
+        # Ranked among cold items only, as the cold-item protocol ranks: a ranker that
+        # orders warm items well may still scramble the cold ones.
+        is_cold = cold_candidate[check_rows]
+        cold_count = np.bincount(positive_row[cold[positive_item]], minlength=len(users))[check_rows]
+
         def check() -> float:
-            """Recall@20 of the held-back users over this view's candidates."""
+            """Held-back users' Recall@20 over this view's candidates, averaged with their
+            Recall@20 among its cold candidates."""
             if not len(check_rows):
                 return 0.0
             ranker.eval()
@@ -477,9 +512,10 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
                 out = ranker(*inputs(check_rows[check_r], check_c)).numpy()
             ranked = np.full(candidates[check_rows].shape, -np.inf, np.float32)
             ranked[check_r, check_c] = out
-            top = np.argsort(-ranked, axis=1)[:, :20]
-            hits = np.take_along_axis(label[check_rows], top, axis=1).sum(1)
-            return float(np.mean(hits / np.minimum(held_count[check_rows], 20)))
+            scores = [_recall_of(ranked, label[check_rows], held_count[check_rows])]
+            if cold_count.any():
+                scores.append(_recall_of(np.where(is_cold, ranked, -np.inf), label[check_rows] & is_cold, cold_count))
+            return float(np.mean(scores))
 
         if best_state is not None:
             # The view changes each epoch: score the best state again on this one, so

@@ -60,3 +60,18 @@ def test_ranker_scores_one_per_pair():
     ranker = MLPRanker(dim=16, num_scenarios=3, num_stats=3)
     out = ranker(torch.randn(5, 16), torch.randn(5, 16), torch.tensor([0, 1, 2, 0, 1]), torch.randn(5, 3))
     assert out.shape == (5,)
+
+
+def test_ranker_standardises_statistics_and_starts_from_the_recall_order():
+    ranker = MLPRanker(dim=16, num_scenarios=3, num_stats=3)
+    # A recall score around 10 and a share in [0, 1]: after fit_scaler both are unit-scale.
+    stats = torch.stack([10 + 5 * torch.randn(200), torch.rand(200), torch.randn(200)], dim=1)
+    ranker.fit_scaler(stats)
+    standardised = (stats - ranker.stats_mean) / ranker.stats_scale
+    assert torch.allclose(standardised.mean(0), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(standardised.std(0), torch.ones(3), atol=1e-5)
+    # Zero-initialised output: a positive affine map of the recall score keeps its order.
+    out = ranker(torch.randn(200, 16), torch.randn(200, 16), torch.zeros(200, dtype=torch.long), stats)
+    assert torch.equal(torch.argsort(out), torch.argsort(stats[:, 0]))
+    # The scaler travels with the weights (saved to safetensors with the state dict).
+    assert {"stats_mean", "stats_scale"} <= set(ranker.state_dict())

@@ -60,7 +60,7 @@ def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo):
     scenario = item_scenarios(snapshot, fitted.scenarios)
     book, movie = np.flatnonzero(scenario == 0)[0], np.flatnonzero(scenario == 1)[0]
     stats = _pair_stats(view, np.array([user, user]), np.array([book, movie]), np.zeros(2, np.float32)).numpy()
-    assert stats.shape == (2, 7)
+    assert stats.shape == (2, 8)
     assert stats[0, 5] > 0 and stats[1, 5] == 0  # activity in the item's scenario
     # KG profile similarity: the items of the user's history are the most similar.
     history = np.unique(inter.item[(inter.user == user) & keep])
@@ -77,6 +77,12 @@ def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo):
     forgotten = np.unique(inter.item[(inter.user == user) & ~keep])
     movies = np.flatnonzero(scenario == 1)
     assert neighbours[forgotten].mean() > neighbours[np.setdiff1d(movies, forgotten)].mean()
+    # Items near the history: the mean weight, over the user's items, of each item among
+    # their nearest items (by shared users); also in [0, 1] and higher for what they forgot.
+    near = _pair_stats(view, np.full(len(snapshot.items), user), np.arange(len(snapshot.items)),
+                       np.zeros(len(snapshot.items), np.float32)).numpy()[:, 7]
+    assert 0 <= near.min() and near.max() <= 1 + 1e-6
+    assert near[forgotten].mean() > near[np.setdiff1d(movies, forgotten)].mean()
 
 
 @pytest.mark.parametrize("loss", ["bpr", "softmax"])
