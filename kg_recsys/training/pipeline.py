@@ -452,9 +452,16 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     multi_scenario = active.sum(1) > 1
     holdout_scenario = scenario_index(holdout.scenario, fitted.scenarios)
     pool = _holdout_candidates(graph, fitted.scenarios, holdout)
+    # Only items with text or links can be ranked cold: made cold, an item with neither
+    # would only teach the ranker noise (Douban's items have neither).
+    described = np.zeros(len(graph.items), bool)
+    if config.model.use_text and text_vectors is not None:
+        described |= np.abs(text_vectors[ITEM]).sum(axis=1) > 0
+    if config.model.use_kg:
+        described |= np.diff(item_entity_tfidf(graph).indptr) > 0
     best, best_state, waited, scaled = -1.0, None, 0, False
     for _ in range(config.rank.epochs):
-        cold = rng.random(len(graph.items)) < config.train.cold_item_rate
+        cold = (rng.random(len(graph.items)) < config.train.cold_item_rate) & described
         # Each chosen user forgets the scenario of one of their held-out interactions.
         shuffled = rng.permutation(len(holdout))
         _, first = np.unique(holdout.user[shuffled], return_index=True)
