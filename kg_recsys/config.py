@@ -134,8 +134,9 @@ class RankConfig:
     #: Share of the users active in several scenarios who lose their history in one of
     #: them in the ranker's training view, so it learns to serve users new to a scenario.
     new_to_scenario_rate: float = 0.5
-    #: Nearest users (by shared history) behind the ranker's neighbourhood feature: the
-    #: share of them who have the item. ``0`` switches the feature off.
+    #: Nearest users (by shared history) behind the ranker's neighbourhood features: the
+    #: share of them who have the item, and (as many nearest items by shared users) how
+    #: near the item is to the user's history. ``0`` switches both off.
     neighbours: int = 50
     #: Share of the holdout's users kept out of the ranker's training to pick its best
     #: state and stop it (it overfits within a few hundred steps).

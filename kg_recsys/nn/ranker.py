@@ -16,11 +16,11 @@ class MLPRanker(nn.Module):
     and :math:`x_{ui}` simple statistics (item popularity, user activity, the text and
     KG-profile similarities of the user and the item, the user's activity in the item's
     scenario, the share of the user's nearest neighbours who have the item, and how near
-    the item is to the user's history by shared users). The MLP learns how far to trust the recall
-    score (:math:`a`, e.g. little for a user new to the item's scenario, whose vector comes
-    from another scenario) and a correction (:math:`b`, e.g. popularity there). Both start
-    at zero, so a ranker trained on little data keeps the recall order instead of
-    scrambling it.
+    the item is to the user's history by shared users). The MLP learns how far to trust
+    the recall score (:math:`a`, e.g. little for a user new to the item's scenario, whose
+    vector comes from another scenario) and a correction (:math:`b`, e.g. popularity
+    there). Both start at zero, so a ranker trained on little data keeps the recall order
+    instead of scrambling it.
 
     The statistics are standardised with a mean and scale fixed from the training pairs
     (:meth:`fit_scaler`, saved with the weights): a recall score of size 10 and a share
