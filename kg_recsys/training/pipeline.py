@@ -300,9 +300,10 @@ def _pair_stats(view: ScoringView, users: np.ndarray, items: np.ndarray, recall:
     return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
 
 
-def _ranker_inputs(view: ScoringView, users: np.ndarray, items: np.ndarray, recall: np.ndarray):
+def _ranker_inputs(view: ScoringView, users: np.ndarray, items: np.ndarray, stats: Tensor):
+    """The ranker's arguments for pairs whose :func:`_pair_stats` are ``stats``."""
     return (view.z["user"][torch.from_numpy(users)], view.z["item"][torch.from_numpy(items)],
-            torch.from_numpy(view.item_scenario[items]), _pair_stats(view, users, items, recall))
+            torch.from_numpy(view.item_scenario[items]), stats)
 
 
 def rank_candidates(fitted: FittedModel, view: ScoringView, users: np.ndarray, candidates: np.ndarray,
@@ -311,7 +312,9 @@ def rank_candidates(fitted: FittedModel, view: ScoringView, users: np.ndarray, c
     rows, cols = np.nonzero(candidates >= 0)
     fitted.ranker.eval()
     with torch.no_grad():
-        out = fitted.ranker(*_ranker_inputs(view, users[rows], candidates[rows, cols], recall_scores[rows, cols]))
+        pair_users, pair_items = users[rows], candidates[rows, cols]
+        stats = _pair_stats(view, pair_users, pair_items, recall_scores[rows, cols])
+        out = fitted.ranker(*_ranker_inputs(view, pair_users, pair_items, stats))
     result = np.full(candidates.shape, -np.inf, np.float32)
     result[rows, cols] = out.numpy()
     return result
@@ -495,14 +498,21 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
                  for r, c, coin in zip(pos_r, pos_c, rng.random(len(pos_r)) < 0.5)]
         neg_c = np.array([pool_[rng.integers(len(pool_))] if len(pool_) else c for pool_, c in zip(pools, pos_c)])
 
-        def inputs(r: np.ndarray, c: np.ndarray):
-            return _ranker_inputs(view, users[r], candidates[r, c], recall[r, c])
+        # The statistics are fixed within a view: computed once here, not at every step
+        # and check (the sparse neighbourhood lookups dominate their cost).
+        def stats_of(r: np.ndarray, c: np.ndarray) -> Tensor:
+            return _pair_stats(view, users[r], candidates[r, c], recall[r, c])
 
+        def inputs(r: np.ndarray, c: np.ndarray, stats: Tensor):
+            return _ranker_inputs(view, users[r], candidates[r, c], stats)
+
+        pos_stats, neg_stats = stats_of(pos_r, pos_c), stats_of(pos_r, neg_c)
         if not scaled:
-            ranker.fit_scaler(_pair_stats(view, users[pos_r], candidates[pos_r, neg_c], recall[pos_r, neg_c]))
+            ranker.fit_scaler(neg_stats)
             scaled = True
         check_rows = np.flatnonzero(stopping & label.any(1))
         check_r, check_c = np.nonzero(candidates[check_rows] >= 0)
+        check_stats = stats_of(check_rows[check_r], check_c)
 
         # Ranked among cold items only, as the cold-item protocol ranks: a ranker that
         # orders warm items well may still scramble the cold ones.
@@ -516,7 +526,7 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
                 return 0.0
             ranker.eval()
             with torch.no_grad():
-                out = ranker(*inputs(check_rows[check_r], check_c)).numpy()
+                out = ranker(*inputs(check_rows[check_r], check_c, check_stats)).numpy()
             ranked = np.full(candidates[check_rows].shape, -np.inf, np.float32)
             ranked[check_r, check_c] = out
             scores = [_recall_of(ranked, label[check_rows], held_count[check_rows])]
@@ -543,7 +553,8 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
                     break
             ranker.train()
             b = rng.integers(len(pos_r), size=min(2048, len(pos_r)))
-            loss = -F.logsigmoid(ranker(*inputs(pos_r[b], pos_c[b])) - ranker(*inputs(pos_r[b], neg_c[b]))).mean()
+            loss = -F.logsigmoid(ranker(*inputs(pos_r[b], pos_c[b], pos_stats[b]))
+                                 - ranker(*inputs(pos_r[b], neg_c[b], neg_stats[b]))).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
