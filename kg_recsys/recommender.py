@@ -24,7 +24,7 @@ import torch
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.graph import GraphLayout
 from kg_recsys.nn import KGRecGNN, MLPRanker
-from kg_recsys.recall import exclusion_pairs
+from kg_recsys.recall import mask_seen
 from kg_recsys.schema import (
     DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id,
 )
@@ -149,11 +149,8 @@ class Recommender:
         with torch.no_grad():
             recall = (user_vectors @ self.vectors["item"][torch.from_numpy(candidates)].T).numpy()
         if exclude_seen and users is not None:
-            column = np.full(len(self.snapshot.items), -1, np.int64)
-            column[candidates] = np.arange(len(candidates))
-            rows, items = exclusion_pairs(users, self.snapshot.interactions.user, self.snapshot.interactions.item)
-            keep = column[items] >= 0
-            recall[rows[keep], column[items[keep]]] = -np.inf
+            inter = self.snapshot.interactions
+            mask_seen(recall, users, candidates, len(self.snapshot.items), inter.user, inter.item)
         if self.fitted.ranker is not None and users is not None and len(candidates):
             # The same candidates and order as in evaluation: the ranker's over best recall
             # and most popular first, then the rest by recall score (stable sorts).

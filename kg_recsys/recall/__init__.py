@@ -21,6 +21,18 @@ def exclusion_pairs(users: np.ndarray, interacted_user: np.ndarray, interacted_i
     return order[slot[keep]], np.asarray(interacted_item, np.int64)[keep]
 
 
+def mask_seen(scores: np.ndarray, users: np.ndarray, candidates: np.ndarray, num_items: int,
+              interacted_user: np.ndarray, interacted_item: np.ndarray) -> np.ndarray:
+    """Set ``scores [U, len(candidates)]`` to ``-inf`` (in place) where the user of the row
+    has interacted with the candidate item of the column; returns ``scores``."""
+    column = np.full(num_items, -1, np.int64)
+    column[candidates] = np.arange(len(candidates))
+    rows, items = exclusion_pairs(users, interacted_user, interacted_item)
+    keep = column[items] >= 0
+    scores[rows[keep], column[items[keep]]] = -np.inf
+    return scores
+
+
 def score_matrix(user_vectors: Tensor, item_vectors: Tensor, exclude_rows: np.ndarray | None = None,
                  exclude_cols: np.ndarray | None = None) -> Tensor:
     """Dot-product scores ``[U, I]`` with excluded (row, column) pairs set to ``-inf``."""

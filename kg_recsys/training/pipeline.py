@@ -20,7 +20,7 @@ from kg_recsys.config import RecommenderConfig, TrainConfig
 from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
 from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation, make_layout
 from kg_recsys.nn import KGRecGNN, MLPRanker
-from kg_recsys.recall import exclusion_pairs
+from kg_recsys.recall import mask_seen
 from kg_recsys.schema import ENTITY, ITEM, USER
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
@@ -320,13 +320,22 @@ def rank_candidates(fitted: FittedModel, view: ScoringView, users: np.ndarray, c
     return result
 
 
+def neighbour_scores(view: ScoringView, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:
+    """``[U, I]``: the share of each user's nearest users who have each item (the ranker's
+    neighbour feature, for all items at once); ``None`` without neighbours."""
+    if view.user_neighbours is None:
+        return None
+    return (view.user_neighbours[users] @ view.item_users[items].T).toarray().astype(np.float32)
+
+
 def rank_recall(fitted: FittedModel, view: ScoringView, users: np.ndarray, items: np.ndarray,
                 recall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ranker over each user's candidates (see :func:`candidate_columns`) of the recall
     scores ``recall [U, I]`` of ``items``: ``(scores, is_candidate)``, both ``[U, I]``,
     with the ranker's score on candidates and the recall score elsewhere. Candidates come
     before every other item; among themselves the ranker decides."""
-    columns = candidate_columns(recall, view.item_popularity[items], fitted.config.recall.num_candidates)
+    columns = candidate_columns(recall, view.item_popularity[items], fitted.config.recall.num_candidates,
+                                neighbour_scores(view, users, items))
     safe = np.maximum(columns, 0)
     ranked = rank_candidates(fitted, view, users, np.where(columns >= 0, items[safe], -1),
                              np.take_along_axis(recall, safe, axis=1))
@@ -339,15 +348,18 @@ def rank_recall(fitted: FittedModel, view: ScoringView, users: np.ndarray, items
 
 def score_items(fitted: FittedModel, view: ScoringView, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Scores ``[U, I]`` for the given items: the ranker's order over each user's
-    candidates (see :func:`rank_recall`), then the rest by recall score."""
-    zu, zi = view.z["user"][torch.from_numpy(users)], view.z["item"][torch.from_numpy(items)]
-    with torch.no_grad():
-        recall = (zu @ zi.T).numpy()
+    candidates (see :func:`rank_recall`), then the rest by recall score; ``-inf`` for the
+    items the user already has in the view's graph.
+
+    Seen items are left out before candidates are chosen, as the Recommender does: kept,
+    they would fill most of a warm user's candidate slots (the GNN scores its own training
+    items highest) and crowd out the items the ranker should order."""
+    recall = _unseen_scores(view.z, view.snapshot, users, items)
     if fitted.ranker is None:
         return recall
     scores, is_candidate = rank_recall(fitted, view, users, items, recall)
     # Candidates sit above every non-candidate; among themselves the ranker decides.
-    final = recall - (np.abs(recall).max() + 1.0) * 2 - 1e3
+    final = recall - (np.abs(recall[np.isfinite(recall)]).max(initial=0.0) + 1.0) * 2 - 1e3
     if is_candidate.any():
         final[is_candidate] = scores[is_candidate] - scores[is_candidate].min()
     return final
@@ -363,36 +375,38 @@ def _holdout_candidates(graph: GraphSnapshot, scenarios: tuple[str, ...], holdou
 
 def _unseen_scores(z: dict[str, Tensor], graph: GraphSnapshot, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Recall scores ``[U, len(candidates)]``, ``-inf`` where the user has the item in ``graph``."""
-    column = np.full(len(graph.items), -1, np.int64)
-    column[candidates] = np.arange(len(candidates))
     with torch.no_grad():
         scores = (z["user"][torch.from_numpy(users)] @ z["item"][torch.from_numpy(candidates)].T).numpy()
-    seen_rows, seen_items = exclusion_pairs(users, graph.interactions.user, graph.interactions.item)
-    keep = column[seen_items] >= 0
-    scores[seen_rows[keep], column[seen_items[keep]]] = -np.inf
-    return scores
+    return mask_seen(scores, users, candidates, len(graph.items), graph.interactions.user, graph.interactions.item)
 
 
-def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int) -> np.ndarray:
-    """The columns the ranker orders, per row: the ``n`` best recall scores and the ``n``
-    most popular columns (popularity above zero) with a finite score, without repeats
-    (``-1`` pads).
+def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
+                      neighbours: np.ndarray | None = None) -> np.ndarray:
+    """The columns the ranker orders, per row: the ``n`` best recall scores, the ``n``
+    most popular columns (popularity above zero) and, given ``neighbours``, the ``n`` best
+    neighbour scores above zero, all with a finite recall score, without repeats (``-1``
+    pads).
 
     Popular items join the candidates so that the ranker can fall back on popularity where
     recall knows little, e.g. for a user new to a scenario, whose vector comes from another
-    scenario's history.
+    scenario's history. The neighbours' items join them because the ranker's neighbour
+    feature can only lift an item that is among the candidates.
 
     Shapes:
-        recall: ``[U, I]``, popularity: ``[I]`` -> ``[U, 2n]``.
+        recall: ``[U, I]``, popularity: ``[I]``, neighbours: ``[U, I]`` -> ``[U, 2n]``
+        (``[U, 3n]`` with neighbours).
     """
     n = min(n, recall.shape[1])
-    by_recall = np.argpartition(-recall, n - 1, axis=1)[:, :n]
-    by_recall = np.where(np.isfinite(np.take_along_axis(recall, by_recall, axis=1)), by_recall, -1)
+
+    def best(scores: np.ndarray) -> np.ndarray:
+        top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+        return np.where(np.isfinite(np.take_along_axis(scores, top, axis=1)), top, -1)
+
     # Items nobody has interacted with (all of them, for cold items) are not "popular".
-    popular = np.where(np.isfinite(recall) & (popularity[None, :] > 0), popularity[None, :], -np.inf)
-    by_popularity = np.argpartition(-popular, n - 1, axis=1)[:, :n]
-    by_popularity = np.where(np.isfinite(np.take_along_axis(popular, by_popularity, axis=1)), by_popularity, -1)
-    columns = np.sort(np.concatenate([by_recall, by_popularity], axis=1), axis=1)
+    sources = [best(recall), best(np.where(np.isfinite(recall) & (popularity[None, :] > 0), popularity[None, :], -np.inf))]
+    if neighbours is not None:
+        sources.append(best(np.where(np.isfinite(recall) & (neighbours > 0), neighbours, -np.inf)))
+    columns = np.sort(np.concatenate(sources, axis=1), axis=1)
     repeat = np.zeros(columns.shape, bool)
     repeat[:, 1:] = columns[:, 1:] == columns[:, :-1]
     return np.where(repeat, -1, columns)
@@ -478,7 +492,8 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
                             drop_item_ids=np.flatnonzero(cold))
         # Seen items: those of the whole training graph, not only of the view.
         scores = _unseen_scores(view.z, graph, users, pool)
-        columns = candidate_columns(scores, view.item_popularity[pool], config.recall.num_candidates)
+        columns = candidate_columns(scores, view.item_popularity[pool], config.recall.num_candidates,
+                                    neighbour_scores(view, users, pool))
         candidates = np.where(columns >= 0, pool[np.maximum(columns, 0)], -1)
         recall = np.take_along_axis(scores, np.maximum(columns, 0), axis=1)
         label = np.array([[(r, i) in positives for i in candidates[r]] for r in range(len(users))])

@@ -9,7 +9,7 @@ from kg_recsys.store import MemoryStore
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training import fit_model
 from kg_recsys.training.pipeline import (
-    GNNTrainer, _holdout_candidates, _pair_stats, candidate_columns, item_scenarios, scoring_view,
+    GNNTrainer, _holdout_candidates, _pair_stats, candidate_columns, item_scenarios, score_items, scoring_view,
 )
 
 
@@ -116,3 +116,33 @@ def test_candidates_are_the_best_recall_and_the_most_popular_unseen_items():
     assert sorted(columns[1].tolist()) == [-1, 2, 3, 4]
     # Items nobody has interacted with are not popular: only recall picks then.
     assert sorted(candidate_columns(recall, np.zeros(6), 2)[0].tolist()) == [-1, -1, 0, 1]
+
+
+def test_the_neighbours_items_join_the_candidates():
+    recall = np.array([[5.0, 4.0, 0.0, 0.0, -np.inf, 1.0]])
+    popularity = np.array([0.0, 0.1, 0.2, 0.3, 0.9, 0.8])
+    neighbours = np.array([[0.0, 0.5, 0.6, 0.0, 0.9, 0.0]])
+    columns = candidate_columns(recall, popularity, 2, neighbours)
+    assert columns.shape == (1, 6)
+    # Recall: 0, 1; popularity: 5, 3; neighbours: 2 and 1 (4 is seen, the rest score 0).
+    assert sorted(columns[0].tolist()) == [-1, 0, 1, 2, 3, 5]
+
+
+def test_scoring_leaves_seen_items_out_before_choosing_candidates(demo):
+    snapshot, config, text = demo
+    fitted = fit_model(snapshot, config, text, seed=0)
+    view = scoring_view(fitted, snapshot, text)
+    inter = snapshot.interactions
+    users = np.unique(inter.user)[:20]
+    items = np.arange(len(snapshot.items))
+    scores = score_items(fitted, view, users, items)
+    seen = np.zeros(scores.shape, bool)
+    for row, user in enumerate(users):
+        seen[row, inter.item[inter.user == user]] = True
+    assert np.isneginf(scores[seen]).all()
+    # The best unseen items by recall are all candidates (scored >= 0, above the rest):
+    # with seen items among the candidates, some of them would have lost their place.
+    recall = (view.z["user"][torch.from_numpy(users)] @ view.z["item"].T).numpy()
+    best_unseen = np.argsort(-np.where(seen, -np.inf, recall), axis=1)[:, :config.recall.num_candidates]
+    assert (np.take_along_axis(scores, best_unseen, axis=1) >= 0).all()
+    assert (np.where(seen, 0.0, scores) < 0).any()  # and some unseen items are not candidates
