@@ -34,7 +34,7 @@ from kg_recsys.training.pipeline import (
     NODE_TYPES, NUM_RANK_STATS, FittedModel, fit_model, rank_candidates, rank_recall, scoring_view,
 )
 
-_FORMAT_VERSION = 2  # 2: neighbourhood features and a scaler in the ranker
+_FORMAT_VERSION = 3  # 2: neighbourhood features and a scaler in the ranker; 3: ranker members
 
 
 class UnknownUserError(KeyError):
@@ -405,7 +405,7 @@ class Recommender:
         ranker = None
         if meta["ranker"]:
             ranker = MLPRanker(m.hidden_dim, len(layout.scenarios) + 1, num_stats=NUM_RANK_STATS,
-                               hidden_dim=config.rank.hidden_dim)
+                               hidden_dim=config.rank.hidden_dim, members=config.rank.members)
             ranker.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("ranker.")})
         trained = {t: np.asarray(ids, dtype=str) for t, ids in meta["trained_ids"].items()}
         recommender = Recommender(config)

@@ -28,38 +28,48 @@ class MLPRanker(nn.Module):
     standardised recall score :math:`\hat r` (a positive affine map of :math:`r`, so the
     zero-initialised ranker still keeps the recall order).
 
+    ``members`` such MLPs, each from its own initial weights, score side by side and
+    :meth:`forward` averages them. A single ranker's Recall@20 on ml-100k moved by about
+    0.01 with its initial weights alone: it is trained on few pairs and stopped early, so
+    where it stops depends on where it started. Averaging members cancels much of that.
+
     Args:
         dim: size of the user and item vectors.
         num_scenarios: scenarios with an embedding (unknown scenarios use index 0).
         num_stats: extra scalar features per pair, the recall score included. (default: ``4``)
         hidden_dim: hidden layer size. (default: ``64``)
+        members: MLPs whose scores are averaged. (default: ``1``)
 
     Shapes:
         - **input:** ``user [B, dim]``, ``item [B, dim]``, ``scenario [B]`` (long),
           ``stats [B, num_stats]`` whose first column is the recall score.
-        - **output:** ``[B]`` scores (higher is better).
+        - **output:** ``[B]`` scores (higher is better); :meth:`member_scores`:
+          ``[members, B]``.
     """
 
-    def __init__(self, dim: int, num_scenarios: int, num_stats: int = 4, hidden_dim: int = 64) -> None:
+    def __init__(self, dim: int, num_scenarios: int, num_stats: int = 4, hidden_dim: int = 64,
+                 members: int = 1) -> None:
         super().__init__()
         self.dim, self.num_scenarios, self.num_stats = dim, num_scenarios, num_stats
         self.scenario_emb = nn.Embedding(max(1, num_scenarios), 8)
         self.register_buffer("stats_mean", torch.zeros(num_stats))
         self.register_buffer("stats_scale", torch.ones(num_stats))
-        self.mlp = nn.Sequential(
-            nn.Linear(3 * dim + 8 + num_stats, hidden_dim), nn.ReLU(),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
-            nn.Linear(hidden_dim, 2),
-        )
+        self.members = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(3 * dim + 8 + num_stats, hidden_dim), nn.ReLU(),
+                nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+                nn.Linear(hidden_dim, 2),
+            ) for _ in range(members))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.scenario_emb.reset_parameters()
-        for layer in self.mlp:
-            if isinstance(layer, nn.Linear):
-                layer.reset_parameters()
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
+        for mlp in self.members:
+            for layer in mlp:
+                if isinstance(layer, nn.Linear):
+                    layer.reset_parameters()
+            nn.init.zeros_(mlp[-1].weight)
+            nn.init.zeros_(mlp[-1].bias)
 
     @torch.no_grad()
     def fit_scaler(self, stats: Tensor) -> None:
@@ -68,10 +78,16 @@ class MLPRanker(nn.Module):
         self.stats_scale.copy_(stats.std(0).clamp(min=1e-6))
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(dim={self.dim}, scenarios={self.num_scenarios}, stats={self.num_stats})"
+        return (f"{self.__class__.__name__}(dim={self.dim}, scenarios={self.num_scenarios}, stats={self.num_stats}, "
+                f"members={len(self.members)})")
 
-    def forward(self, user: Tensor, item: Tensor, scenario: Tensor, stats: Tensor) -> Tensor:
+    def member_scores(self, user: Tensor, item: Tensor, scenario: Tensor, stats: Tensor) -> Tensor:
+        """Each member's scores, ``[members, B]``: the trainer gives each its own loss so
+        that they stay apart."""
         stats = (stats - self.stats_mean) / self.stats_scale
         fused = torch.cat([user, item, user * item, self.scenario_emb(scenario), stats], dim=-1)
-        scale, offset = self.mlp(fused).unbind(-1)
+        scale, offset = torch.stack([mlp(fused) for mlp in self.members]).unbind(-1)
         return (1.0 + scale) * stats[:, 0] + offset
+
+    def forward(self, user: Tensor, item: Tensor, scenario: Tensor, stats: Tensor) -> Tensor:
+        return self.member_scores(user, item, scenario, stats).mean(0)

@@ -453,7 +453,7 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     """
     config = fitted.config
     ranker = MLPRanker(fitted.gnn.hidden_dim, len(fitted.scenarios) + 1, num_stats=NUM_RANK_STATS,
-                       hidden_dim=config.rank.hidden_dim)
+                       hidden_dim=config.rank.hidden_dim, members=config.rank.members)
     optimizer = torch.optim.Adam(ranker.parameters(), lr=config.rank.lr)
     fitted.ranker = ranker
     users = np.unique(holdout.user)
@@ -568,8 +568,10 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
                     break
             ranker.train()
             b = rng.integers(len(pos_r), size=min(2048, len(pos_r)))
-            loss = -F.logsigmoid(ranker(*inputs(pos_r[b], pos_c[b], pos_stats[b]))
-                                 - ranker(*inputs(pos_r[b], neg_c[b], neg_stats[b]))).mean()
+            # Each member's own BPR loss (summed): trained on their average instead, the
+            # members would act as one wider MLP and not average out their initial weights.
+            loss = -F.logsigmoid(ranker.member_scores(*inputs(pos_r[b], pos_c[b], pos_stats[b]))
+                                 - ranker.member_scores(*inputs(pos_r[b], neg_c[b], neg_stats[b]))).mean(1).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

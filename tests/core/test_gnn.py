@@ -75,3 +75,19 @@ def test_ranker_standardises_statistics_and_starts_from_the_recall_order():
     assert torch.equal(torch.argsort(out), torch.argsort(stats[:, 0]))
     # The scaler travels with the weights (saved to safetensors with the state dict).
     assert {"stats_mean", "stats_scale"} <= set(ranker.state_dict())
+
+
+def test_ranker_members_start_apart_and_their_average_is_the_score():
+    torch.manual_seed(0)
+    ranker = MLPRanker(dim=16, num_scenarios=3, num_stats=3, members=3)
+    first, second = (ranker.members[m][0].weight for m in (0, 1))
+    assert not torch.equal(first, second)
+    # Nudge the zero-initialised output layers so that the members disagree.
+    with torch.no_grad():
+        for mlp in ranker.members:
+            mlp[-1].weight.normal_()
+    args = (torch.randn(5, 16), torch.randn(5, 16), torch.tensor([0, 1, 2, 0, 1]), torch.randn(5, 3))
+    each = ranker.member_scores(*args)
+    assert each.shape == (3, 5)
+    assert not torch.allclose(each[0], each[1])
+    assert torch.allclose(ranker(*args), each.mean(0))
