@@ -118,16 +118,6 @@ def test_candidates_are_the_best_recall_and_the_most_popular_unseen_items():
     assert sorted(candidate_columns(recall, np.zeros(6), 2)[0].tolist()) == [-1, -1, 0, 1]
 
 
-def test_the_neighbours_items_join_the_candidates():
-    recall = np.array([[5.0, 4.0, 0.0, 0.0, -np.inf, 1.0]])
-    popularity = np.array([0.0, 0.1, 0.2, 0.3, 0.9, 0.8])
-    neighbours = np.array([[0.0, 0.5, 0.6, 0.0, 0.9, 0.0]])
-    columns = candidate_columns(recall, popularity, 2, neighbours)
-    assert columns.shape == (1, 6)
-    # Recall: 0, 1; popularity: 5, 3; neighbours: 2 and 1 (4 is seen, the rest score 0).
-    assert sorted(columns[0].tolist()) == [-1, 0, 1, 2, 3, 5]
-
-
 def test_scoring_leaves_seen_items_out_before_choosing_candidates(demo):
     snapshot, config, text = demo
     fitted = fit_model(snapshot, config, text, seed=0)
