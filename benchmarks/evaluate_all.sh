@@ -52,7 +52,9 @@ for name in "${order[@]}"; do
     if [[ -n "$merge" && -f "$out/$name.json" ]]; then
         have="$(.venv/bin/python -c 'import json, sys; print(",".join(json.load(open(sys.argv[1]))["models"]))' "$out/$name.json")"
         models="$(tr ',' '\n' <<< "$models" | while read -r m; do
-            [[ "$m" == kg_recsys* || ",$have," != *",$m,"* ]] && echo "$m"; done | paste -sd,)"
+            # if/fi, not &&: a false test as the loop's last command would fail the
+            # pipeline and, under set -e, end the script without a word.
+            if [[ "$m" == kg_recsys* || ",$have," != *",$m,"* ]]; then echo "$m"; fi; done | paste -sd,)"
     fi
     # Count every running evaluation, also those started by another invocation.
     while [[ $(pgrep -fc "python.*kgrec evaluate" || true) -ge $jobs ]]; do sleep 10; done
