@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if args.protocol != "cross-scenario" and (args.source_scenario or args.target_scenario):
         raise CliError("--source-scenario/--target-scenario apply to --protocol cross-scenario only")
 
-    context = EvalContext(args.protocol, args.source_scenario, args.target_scenario)
+    context = EvalContext(args.protocol, args.source_scenario, args.target_scenario, progress=not args.no_progress)
     scorers = []
     for name in names:
         try:

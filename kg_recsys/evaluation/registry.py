@@ -24,6 +24,8 @@ class EvalContext:
     source_scenario: str | None = None
     #: The scenario being recommended in (``cross-scenario``); ``None`` otherwise.
     target_scenario: str | None = None
+    #: Progress bars while a model trains (``kgrec evaluate --no-progress`` turns them off).
+    progress: bool = True
 
 
 ScorerFactory = Callable[[EvalContext], Scorer]
@@ -39,14 +41,14 @@ class UnknownScorerError(KeyError):
 def _kg_recsys(ctx: EvalContext) -> Scorer:
     from kg_recsys.training.scorer import KGRecScorer
 
-    return KGRecScorer()
+    return KGRecScorer(progress=ctx.progress)
 
 
 def _ablation(name: str, **model_changes: bool) -> ScorerFactory:
     def factory(ctx: EvalContext) -> Scorer:
         from kg_recsys.training.scorer import ablation
 
-        return ablation(name, **model_changes)
+        return ablation(name, progress=ctx.progress, **model_changes)
 
     return factory
 

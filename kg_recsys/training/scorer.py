@@ -16,9 +16,12 @@ class KGRecScorer:
     """Fits on the split's train graph; scores on its context graph by a forward pass, so
     cold items, cold users and users new to a scenario need no retraining."""
 
-    def __init__(self, config: RecommenderConfig | None = None, name: str = "kg_recsys") -> None:
+    def __init__(self, config: RecommenderConfig | None = None, name: str = "kg_recsys",
+                 progress: bool | None = None) -> None:
         self.config = config or RecommenderConfig()
         self.name = name
+        #: Training progress bar; ``None`` follows ``[train] progress``.
+        self.progress = progress
         self.fitted: FittedModel | None = None
         self._text: dict[str, np.ndarray] | None = None
         self._view = None
@@ -35,7 +38,8 @@ class KGRecScorer:
     def fit(self, train: GraphSnapshot, seed: int, valid: InteractionTable | None = None) -> None:
         # The split's valid set stops training and trains the ranker, so the GNN learns
         # from all of train (as the baselines do) instead of carving out another 10%.
-        self.fitted = fit_model(train, self.config, self._text_vectors(train), seed=seed, holdout=valid)
+        self.fitted = fit_model(train, self.config, self._text_vectors(train), seed=seed, holdout=valid,
+                                progress=self.progress)
         self._view = None
 
     def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -46,8 +50,8 @@ class KGRecScorer:
         return score_items(self.fitted, self._view, np.asarray(users), np.asarray(items))
 
 
-def ablation(name: str, **model_changes) -> KGRecScorer:
+def ablation(name: str, progress: bool | None = None, **model_changes) -> KGRecScorer:
     """A scorer with parts switched off, e.g. ``ablation("kg_recsys_no_kg", use_kg=False)``."""
     config = RecommenderConfig()
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model_changes))
-    return KGRecScorer(config, name=name)
+    return KGRecScorer(config, name=name, progress=progress)

@@ -64,3 +64,12 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys, argv, message):
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_no_progress_reaches_the_training_of_kg_recsys_and_its_ablations():
+    from kg_recsys.evaluation import EvalContext, create_scorer
+
+    for name in ("kg_recsys", "kg_recsys_no_gnn"):
+        assert create_scorer(name, EvalContext("warm", progress=False)).progress is False
+        # Without --no-progress the bars stay on.
+        assert create_scorer(name, EvalContext("warm")).progress is True
