@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -615,10 +616,12 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc="training GNN", unit="epoch")
+    started = time.perf_counter()
     for epoch in epochs:
         metrics = trainer.train_epoch()
         metrics["epoch"] = epoch
         metrics["valid_recall@20"] = _recall_at(fitted, graph, text_vectors, holdout) if len(holdout) else math.nan
+        metrics["seconds"] = round(time.perf_counter() - started, 3)  # since training began
         fitted.history.append(metrics)
         if progress:
             epochs.set_postfix(loss=f"{metrics['loss']:.4f}", valid=f"{metrics['valid_recall@20']:.4f}")
