@@ -38,7 +38,7 @@ def render(result: dict, name: str) -> str:
     if ours is not None and base:
         strongest = max(base, key=base.get)
         gain = (ours / base[strongest] - 1) * 100 if base[strongest] > 0 else float("inf")
-        lines += ["", f"kg_recsys vs the strongest baseline ({strongest}) on recall@{k}: {gain:+.1f}% relative."]
+        lines += ["", f"kg_recsys vs the strongest baseline ({strongest}) on recall@{k}: {gain:+.2f}% relative."]
     return "\n".join(lines) + "\n"
 
 
