@@ -29,9 +29,10 @@ class MLPRanker(nn.Module):
     zero-initialised ranker still keeps the recall order).
 
     ``members`` such MLPs, each from its own initial weights, score side by side and
-    :meth:`forward` averages them. A single ranker's Recall@20 on ml-100k moved by about
-    0.01 with its initial weights alone: it is trained on few pairs and stopped early, so
-    where it stops depends on where it started. Averaging members cancels much of that.
+    :meth:`forward` averages them. With everything else fixed, a single ranker's Recall@20
+    on warm ml-100k was 0.340, 0.366 or 0.375 depending on its initial weights alone: it is
+    trained on few pairs and stopped early, so where it stops depends on where it started.
+    Three members (at lr 5e-4) gave 0.379, 0.380 and 0.379.
 
     Args:
         dim: size of the user and item vectors.

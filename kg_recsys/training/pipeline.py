@@ -343,9 +343,10 @@ def score_items(fitted: FittedModel, view: ScoringView, users: np.ndarray, items
     candidates (see :func:`rank_recall`), then the rest by recall score; ``-inf`` for the
     items the user already has in the view's graph.
 
-    Seen items are left out before candidates are chosen, as the Recommender does: kept,
-    they would fill most of a warm user's candidate slots (the GNN scores its own training
-    items highest) and crowd out the items the ranker should order."""
+    Seen items are left out before candidates are chosen, as the Recommender and the
+    ranker's trainer do: kept, they take candidate slots (the GNN scores a user's own
+    training items high) that unseen items should have, and evaluation would rank other
+    candidates than the Recommender serves."""
     recall = _unseen_scores(view.z, view.snapshot, users, items)
     if fitted.ranker is None:
         return recall
