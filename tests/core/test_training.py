@@ -24,6 +24,13 @@ def demo(tmp_path_factory):
     return snapshot, config, text
 
 
+@pytest.fixture(scope="module")
+def demo_fitted(demo):
+    """The demo's default model (seed 0), fitted once for the tests that only read it."""
+    snapshot, config, text = demo
+    return fit_model(snapshot, config, text, seed=0)
+
+
 def test_a_given_holdout_is_used_and_every_other_interaction_trains(demo):
     snapshot, config, text = demo
     inter = snapshot.interactions
@@ -53,9 +60,9 @@ def test_a_holdout_of_one_scenario_is_ranked_among_that_scenario_only(demo):
     assert len(both) == len(snapshot.items)
 
 
-def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo):
+def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo, demo_fitted):
     snapshot, config, text = demo
-    fitted = fit_model(snapshot, config, text, seed=0)
+    fitted = demo_fitted
     inter = snapshot.interactions
     user = int(inter.user[0])
     # The user forgets their movies: new to that scenario.
@@ -122,9 +129,9 @@ def test_candidates_are_the_best_recall_and_the_most_popular_unseen_items():
     assert sorted(candidate_columns(recall, np.zeros(6), 2)[0].tolist()) == [-1, -1, 0, 1]
 
 
-def test_scoring_leaves_seen_items_out_before_choosing_candidates(demo):
+def test_scoring_leaves_seen_items_out_before_choosing_candidates(demo, demo_fitted):
     snapshot, config, text = demo
-    fitted = fit_model(snapshot, config, text, seed=0)
+    fitted = demo_fitted
     view = scoring_view(fitted, snapshot, text)
     inter = snapshot.interactions
     users = np.unique(inter.user)[:20]
