@@ -141,7 +141,8 @@ class GNNTrainer:
             edges[edge_type] = ei[:, ~(cold_items[items] | cold_user_scenario[users, s])]
         index = {}
         for t in NODE_TYPES:
-            keep = self.warm[t] & (torch.rand(self.warm[t].numel(), generator=self.generator) >= self.config.id_dropout)
+            drop_rate = self.config.user_id_dropout if t == "user" else self.config.id_dropout
+            keep = self.warm[t] & (torch.rand(self.warm[t].numel(), generator=self.generator) >= drop_rate)
             if t == "item":
                 keep &= ~cold_items
             index[t] = torch.where(keep, torch.arange(keep.numel()), -1)

@@ -108,6 +108,23 @@ def test_losses_fall_as_the_positive_outscores_the_negatives(demo, loss):
     assert good < bad
 
 
+def test_users_and_items_drop_their_ids_at_their_own_rates():
+    trainer = GNNTrainer.__new__(GNNTrainer)
+    trainer.config = TrainConfig(id_dropout=0.5, user_id_dropout=0.0, cold_item_rate=0.0)
+    trainer.generator = torch.Generator().manual_seed(0)
+    trainer.layout = type("Layout", (), {"scenarios": ("default",)})()
+    trainer.num_users, trainer.num_items = 1000, 1000
+    trainer.edge_index, trainer.interaction_types = {}, []
+    trainer.warm = {"user": torch.ones(1000, dtype=torch.bool), "item": torch.ones(1000, dtype=torch.bool),
+                    "entity": torch.ones(1000, dtype=torch.bool)}
+    _, index = trainer._cold_view()
+    assert (index["user"] >= 0).all()
+    for node_type in ("item", "entity"):
+        assert 0.4 < (index[node_type] < 0).float().mean() < 0.6
+    with pytest.raises(ConfigError, match=r"\[train\] user_id_dropout"):
+        TrainConfig(user_id_dropout=1.5)
+
+
 def test_loss_settings_are_validated():
     with pytest.raises(ConfigError, match=r"\[train\] loss"):
         TrainConfig(loss="hinge")  # type: ignore[arg-type]
