@@ -17,7 +17,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from kg_recsys.evaluation.harness import Scorer, UserItems, _tie_keys, _top_k
+from kg_recsys.evaluation.harness import Scorer, UserItems, ranked_chunks
 from kg_recsys.evaluation.splits import Split
 
 BucketBy = Literal["item_popularity", "user_interactions"]
@@ -44,22 +44,14 @@ def top_k(split: Split, scorer: Scorer, k: int, users: np.ndarray | None = None,
     """
     users = split.test_users() if users is None else np.asarray(users, dtype=np.int64)
     candidates = np.asarray(split.candidates, dtype=np.int64)
-    column = np.full(len(split.context.items), -1, dtype=np.int64)
-    column[candidates] = np.arange(len(candidates))
     exclude = UserItems(split.context.interactions, len(split.context.users))
     width = min(k, len(candidates))
     out = np.full((len(users), k), -1, dtype=np.int64)
-    for start in range(0, len(users), chunk_size):
-        chunk = users[start:start + chunk_size]
-        with torch.no_grad():
-            scores = torch.as_tensor(np.asarray(scorer.score(split.context, chunk, candidates), dtype=np.float32))
-        scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.finfo(torch.float32).max)
-        rows, items = exclude.rows(chunk)
-        cols = column[items]
-        scores[torch.as_tensor(rows[cols >= 0]), torch.as_tensor(cols[cols >= 0])] = -torch.inf
-        # The harness's own top-K and tie-breaking, so buckets add up to its numbers.
-        top = _top_k(scores, _tie_keys(seed, chunk, candidates), width)
-        out[start:start + len(chunk), :width] = np.where(top >= 0, candidates[np.maximum(top, 0)], -1)
+    # The harness's own ranking and tie-breaking, so buckets add up to its numbers.
+    with torch.no_grad():
+        for start, top in ranked_chunks(lambda u, i: scorer.score(split.context, u, i), users, candidates,
+                                        exclude, k, seed=seed, chunk_size=chunk_size):
+            out[start:start + len(top), :width] = np.where(top >= 0, candidates[np.maximum(top, 0)], -1)
     return users, out
 
 

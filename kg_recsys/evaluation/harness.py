@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -71,6 +71,43 @@ class UserItems:
 
     def counts(self, users: np.ndarray) -> np.ndarray:
         return self.indptr[users + 1] - self.indptr[users]
+
+
+def ranked_chunks(
+    score_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    users: np.ndarray,
+    candidates: np.ndarray,
+    exclude: UserItems,
+    k: int,
+    *,
+    seed: int = 0,
+    chunk_size: int = 256,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Score ``users`` a chunk at a time and yield ``(start, top)``: the column indices in
+    ``candidates`` of the ``k`` best items of ``users[start:start + chunk_size]``, best
+    first (``-1`` where fewer can be ranked).
+
+    The one place where scores are checked, ``NaN`` becomes unrankable, ``exclude``'s
+    items are removed and ties are broken by :func:`_tie_keys`: the metrics and the
+    per-bucket analysis both rank through it, so their lists agree.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    column = np.full(int(max(candidates.max(initial=-1), exclude.items.max(initial=-1))) + 1, -1, dtype=np.int64)
+    column[candidates] = np.arange(len(candidates))
+    width = min(k, len(candidates))
+    starts = range(0, len(users), chunk_size)
+    for start in (progress(starts) if progress else starts):
+        chunk = users[start:start + chunk_size]
+        scores = torch.as_tensor(np.asarray(score_fn(chunk, candidates), dtype=np.float32))
+        if scores.shape != (len(chunk), len(candidates)):
+            raise ValueError(f"score() returned shape {tuple(scores.shape)}, expected "
+                             f"{(len(chunk), len(candidates))}")
+        scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.finfo(torch.float32).max)
+        rows, items = exclude.rows(chunk)
+        cols = column[items]
+        scores[torch.as_tensor(rows[cols >= 0]), torch.as_tensor(cols[cols >= 0])] = -torch.inf
+        yield start, _top_k(scores, _tie_keys(seed, chunk, candidates), width)
 
 
 def rank_metrics(
@@ -128,21 +165,10 @@ def rank_metrics(
     t_row, t_col = remap[t_row[keep]], t_col[keep]
 
     totals = {name: 0.0 for name in METRICS}
-    width = min(k, len(candidates))
     seen = np.zeros(len(candidates), dtype=bool)
-    starts = range(0, len(users), chunk_size)
-    for start in (progress(starts) if progress else starts):
+    for start, top in ranked_chunks(score_fn, users, candidates, exclude, k, seed=seed, chunk_size=chunk_size,
+                                    progress=progress):
         chunk = users[start:start + chunk_size]
-        scores = torch.as_tensor(np.asarray(score_fn(chunk, candidates), dtype=np.float32))
-        if scores.shape != (len(chunk), len(candidates)):
-            raise ValueError(f"score() returned shape {tuple(scores.shape)}, expected "
-                             f"{(len(chunk), len(candidates))}")
-        scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.finfo(torch.float32).max)
-        rows, items = exclude.rows(chunk)
-        cols = column[items]
-        scores[torch.as_tensor(rows[cols >= 0]), torch.as_tensor(cols[cols >= 0])] = -torch.inf
-        top = _top_k(scores, _tie_keys(seed, chunk, candidates), width)
-
         in_chunk = (t_row >= start) & (t_row < start + len(chunk))
         rel = np.zeros((len(chunk), len(candidates) + 1), dtype=bool)  # last column: padding
         rel[t_row[in_chunk] - start, t_col[in_chunk]] = True
