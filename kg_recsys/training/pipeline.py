@@ -425,6 +425,38 @@ def _recall_of(scores: np.ndarray, label: np.ndarray, count: np.ndarray, k: int 
     return float(np.mean(hits / np.minimum(count[rows], k))) if rows.any() else 0.0
 
 
+def _new_to_scenario(holdout: InteractionTable, holdout_scenario: np.ndarray, active: np.ndarray,
+                     rate: float, rng: np.random.Generator) -> np.ndarray:
+    """The (user, scenario) pairs whose history a ranker view hides, ``[users, scenarios]``
+    like ``active`` (where each user has history). A ``rate`` share of the users active in
+    several scenarios forget the scenario of one of their held-out interactions, so they
+    are new to the scenario they are tested on."""
+    shuffled = rng.permutation(len(holdout))
+    _, first = np.unique(holdout.user[shuffled], return_index=True)
+    forget = np.full(len(active), -1, np.int64)
+    forget[holdout.user[shuffled][first]] = holdout_scenario[shuffled][first]
+    chosen = (rng.random(len(active)) < rate) & (active.sum(1) > 1) & (forget >= 0)
+    new_to = np.zeros(active.shape, bool)
+    new_to[np.flatnonzero(chosen), forget[chosen]] = True
+    return new_to
+
+
+def _hard_negatives(label: np.ndarray, candidates: np.ndarray, cold_candidate: np.ndarray, pos_r: np.ndarray,
+                    pos_c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A negative candidate column for each positive ``(pos_r, pos_c)``, drawn from the
+    same user's recall candidates (``label``, ``candidates``, ``cold_candidate``: ``[U, C]``).
+
+    A cold positive is paired with a cold negative half of the time: the cold-item
+    protocol ranks cold items among themselves (where popularity and neighbourhood
+    features are all zero), while a recommendation list mixes them with warm ones."""
+    negative = ~label & (candidates >= 0)
+    neg_pool = [np.flatnonzero(negative[r]) for r in range(len(label))]
+    cold_pool = [np.flatnonzero(negative[r] & cold_candidate[r]) for r in range(len(label))]
+    pools = [cold_pool[r] if cold_candidate[r, c] and len(cold_pool[r]) and coin else neg_pool[r]
+             for r, c, coin in zip(pos_r, pos_c, rng.random(len(pos_r)) < 0.5)]
+    return np.array([pool[rng.integers(len(pool))] if len(pool) else c for pool, c in zip(pools, pos_c)])
+
+
 def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: InteractionTable, text_vectors,
                  generator: torch.Generator, rng: np.random.Generator) -> MLPRanker:
     """Train the ranker on held-out interactions against hard negatives from recall.
@@ -454,7 +486,6 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     scenario = scenario_index(inter.scenario, fitted.scenarios)  # all known: the layout is built from them
     active = np.zeros((len(graph.users), max(1, len(fitted.scenarios))), bool)
     active[inter.user, scenario] = True
-    multi_scenario = active.sum(1) > 1
     holdout_scenario = scenario_index(holdout.scenario, fitted.scenarios)
     pool = _holdout_candidates(graph, fitted.scenarios, holdout)
     # Only items with text or links can be ranked cold: made cold, an item with neither
@@ -467,14 +498,7 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     best, best_state, waited, scaled = -1.0, None, 0, False
     for _ in range(config.rank.epochs):
         cold = (rng.random(len(graph.items)) < config.train.cold_item_rate) & described
-        # Each chosen user forgets the scenario of one of their held-out interactions.
-        shuffled = rng.permutation(len(holdout))
-        _, first = np.unique(holdout.user[shuffled], return_index=True)
-        forget = np.full(len(graph.users), -1, np.int64)
-        forget[holdout.user[shuffled][first]] = holdout_scenario[shuffled][first]
-        chosen = (rng.random(len(graph.users)) < config.rank.new_to_scenario_rate) & multi_scenario & (forget >= 0)
-        new_to = np.zeros(active.shape, bool)
-        new_to[np.flatnonzero(chosen), forget[chosen]] = True
+        new_to = _new_to_scenario(holdout, holdout_scenario, active, config.rank.new_to_scenario_rate, rng)
         keep = ~cold[inter.item] & ~new_to[inter.user, scenario]
         view = scoring_view(fitted, graph.with_interactions(inter.select(keep)), text_vectors,
                             drop_item_ids=np.flatnonzero(cold))
@@ -487,18 +511,9 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
         pos_r, pos_c = np.nonzero(label & (candidates >= 0) & ~stopping[:, None])
         if len(pos_r) == 0:
             break
-        # A cold positive is paired with a cold negative half of the time: the cold-item
-        # protocol ranks cold items among themselves (where popularity and neighbourhood
-        # features are all zero), while a recommendation list mixes them with warm ones.
-        negative = ~label & (candidates >= 0)
         cold_candidate = (candidates >= 0) & cold[np.maximum(candidates, 0)]
-        neg_pool = [np.flatnonzero(negative[r]) for r in range(len(users))]
-        cold_pool = [np.flatnonzero(negative[r] & cold_candidate[r]) for r in range(len(users))]
-        reps = config.rank.negatives
-        pos_r, pos_c = np.repeat(pos_r, reps), np.repeat(pos_c, reps)
-        pools = [cold_pool[r] if cold_candidate[r, c] and len(cold_pool[r]) and coin else neg_pool[r]
-                 for r, c, coin in zip(pos_r, pos_c, rng.random(len(pos_r)) < 0.5)]
-        neg_c = np.array([pool_[rng.integers(len(pool_))] if len(pool_) else c for pool_, c in zip(pools, pos_c)])
+        pos_r, pos_c = np.repeat(pos_r, config.rank.negatives), np.repeat(pos_c, config.rank.negatives)
+        neg_c = _hard_negatives(label, candidates, cold_candidate, pos_r, pos_c, rng)
 
         # The statistics are fixed within a view: computed once here, not at every step
         # and check (the sparse neighbourhood lookups dominate their cost).
