@@ -6,10 +6,12 @@ import torch
 from ingest import ingest_source
 from kg_recsys.config import ConfigError, RecommenderConfig, TrainConfig
 from kg_recsys.store import MemoryStore
+from kg_recsys.store.base import InteractionTable
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training import fit_model
 from kg_recsys.training.pipeline import (
-    GNNTrainer, _holdout_candidates, _pair_stats, candidate_columns, item_scenarios, score_items, scoring_view,
+    GNNTrainer, _hard_negatives, _holdout_candidates, _new_to_scenario, _pair_stats, candidate_columns,
+    item_scenarios, score_items, scoring_view,
 )
 
 
@@ -123,6 +125,29 @@ def test_users_and_items_drop_their_ids_at_their_own_rates():
         assert 0.4 < (index[node_type] < 0).float().mean() < 0.6
     with pytest.raises(ConfigError, match=r"\[train\] user_id_dropout"):
         TrainConfig(user_id_dropout=1.5)
+
+
+def test_hard_negatives_are_the_users_other_candidates_and_cold_half_the_time_for_a_cold_positive():
+    rng = np.random.default_rng(0)
+    candidates = np.array([[10, 11, 12, 13, -1]] * 2)
+    label = np.array([[True, False, False, False, False], [False, True, False, False, False]])
+    cold = np.array([[True, False, True, False, False], [False, False, False, False, False]])
+    pos_r, pos_c = np.repeat([0, 1], 2000), np.repeat([0, 1], 2000)
+    negative = _hard_negatives(label, candidates, cold, pos_r, pos_c, rng)
+    first, second = negative[:2000], negative[2000:]
+    assert set(first) == {1, 2, 3} and set(second) == {0, 2, 3}  # never a positive, never padding
+    # User 0's positive is cold: half the time its negative is the one cold negative (column
+    # 2), otherwise any of the three.
+    assert 0.6 < (first == 2).mean() < 0.73
+
+
+def test_only_users_of_several_scenarios_become_new_to_one_of_their_holdout():
+    holdout = InteractionTable(np.array([0, 0, 1, 2]), np.array([5, 6, 7, 8]), np.array(["a", "b", "a", "b"]),
+                               np.array(["view"] * 4), np.ones(4, np.float32), np.full(4, np.nan))
+    active = np.array([[True, True], [True, False], [True, True]])
+    new_to = _new_to_scenario(holdout, np.array([0, 1, 0, 1]), active, 1.0, np.random.default_rng(0))
+    assert new_to.shape == active.shape
+    assert new_to[0].sum() == 1 and new_to[2].tolist() == [False, True] and not new_to[1].any()
 
 
 def test_loss_settings_are_validated():
