@@ -2,16 +2,18 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from ingest import ingest_source
 from kg_recsys.config import ConfigError, RecommenderConfig, TrainConfig
+from kg_recsys.nn import MLPRanker
 from kg_recsys.store import MemoryStore
 from kg_recsys.store.base import InteractionTable
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training import fit_model
 from kg_recsys.training.pipeline import (
-    GNNTrainer, _hard_negatives, _holdout_candidates, _new_to_scenario, _pair_stats, candidate_columns,
-    item_scenarios, score_items, scoring_view,
+    CHECK_EVERY, GNNTrainer, _hard_negatives, _holdout_candidates, _new_to_scenario, _pair_stats,
+    candidate_columns, item_scenarios, score_items, scoring_view,
 )
 
 
@@ -148,6 +150,19 @@ def test_only_users_of_several_scenarios_become_new_to_one_of_their_holdout():
     new_to = _new_to_scenario(holdout, np.array([0, 1, 0, 1]), active, 1.0, np.random.default_rng(0))
     assert new_to.shape == active.shape
     assert new_to[0].sum() == 1 and new_to[2].tolist() == [False, True] and not new_to[1].any()
+
+
+def test_ranker_patience_counts_from_the_second_epoch(demo, monkeypatch):
+    """A ranker that cannot improve (a learning rate of almost zero) still trains its whole
+    first epoch, then stops after ``patience`` checks of the second."""
+    snapshot, config, text = demo
+    checks = []
+    monkeypatch.setattr(MLPRanker, "eval", lambda self: checks.append(1) or nn.Module.eval(self))
+    config = RecommenderConfig.from_dict({**config.to_dict(), "rank": {"lr": 1e-12, "patience": 1, "epochs": 3}})
+    fit_model(snapshot, config, text, seed=0)
+    # First epoch: a check at steps 0, 25, ..., 100. Second: the best state again on the
+    # new view, then steps 0 and 25, where the one check without gain stops it.
+    assert len(checks) == (100 // CHECK_EVERY + 1) + 3
 
 
 def test_loss_settings_are_validated():
