@@ -71,10 +71,12 @@ def signals(train: GraphSnapshot, context: GraphSnapshot, target: str, users: np
     unit = sp.csr_matrix(sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ known)
     similarity = (unit[users] @ unit.T).toarray()
     similarity[np.arange(len(users)), users] = 0.0  # not one's own neighbour
-    row = lambda values: np.broadcast_to(values[items], (len(users), len(items)))  # noqa: E731
+    def same_for_everyone(values: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(values[items], (len(users), len(items)))
+
     return {
-        "popularity": _scaled(row(np.log1p(counts))),
-        "light_popularity": _scaled(row(np.log1p(light))),
+        "popularity": _scaled(same_for_everyone(np.log1p(counts))),
+        "light_popularity": _scaled(same_for_everyone(np.log1p(light))),
         "co_occurrence": _scaled((known[users] @ item_item[:, items]).toarray()),
         "neighbours": _scaled(similarity @ target_history[:, items].toarray()),
     }
