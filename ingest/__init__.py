@@ -1,8 +1,8 @@
 """Ingestion: per-source readers -> validated canonical rows -> any GraphStore.
 
 ``ingest_source(source, store)`` takes a canonical dataset folder, an ``.ttl``/``.nt``
-file, ``demo`` or a dataset name (``lastfm-kg``, ``ml-100k-kg``, ``ml-1m``,
-``douban-cdr``, ``amazon-cdr-ids/<pair>``); ``load_snapshot(source)`` returns the
+file, ``demo`` or a dataset name (``lastfm-kg``, ``ml-100k-kg``, ``ml-100k-kg-relinked``,
+``ml-1m``, ``douban-cdr``, ``amazon-cdr-ids/<pair>``); ``load_snapshot(source)`` returns the
 training snapshot of the same, cached.
 """
 from ingest.base import IngestError, Reject, Rejects

@@ -8,6 +8,9 @@ name                        mapping
                             Satori KG: Entity(kg:N) -[relation]-> Entity(kg:M); Item -[SAME_AS]-> Entity(kg:N)
 ``ml-100k-kg``              ratings (kind=rating, weight=rating, timestamp); genre, gender, occupation,
                             age_group attributes; Freebase KG over ``m.*`` ids; ``.link`` as SAME_AS
+``ml-100k-kg-relinked``     as ``ml-100k-kg``, but ``.link`` is read as keyed by MovieLens-1M ids (which
+                            it is) and re-keyed to ml-100k ids by title and year through
+                            ``ml-1m/movies.dat``; links without a match are rejected rows
 ``ml-1m``                   as ml-100k from the classic ``::`` files; MKR KG over ``kg:N`` ids
 ``douban-cdr``              book and music ratings (scenarios ``book``, ``music``); items ``book:ID`` and
                             ``music:ID`` because the two id spaces overlap; users shared
@@ -26,6 +29,8 @@ subset of it, without the users and items that the train file lacks) as implicit
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable, Iterator
@@ -35,23 +40,37 @@ from kg_recsys.schema import (DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, Int
 from ingest.base import (IngestError, NodeRecord, Rejects, RowError, fix_mojibake, parse_float, parse_id,
                          parse_relation, read_lines, require_file)
 
-DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", "ml-1m", "douban-cdr", "amazon-cdr-ids/<pair>")
+DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", "ml-100k-kg-relinked", "ml-1m", "douban-cdr", "amazon-cdr-ids/<pair>")
 AMAZON_PREFIX = "amazon-cdr-ids/"
 
 
+RELINKED_ML100K = "ml-100k-kg-relinked"
+
+
 def is_dataset_name(name: str) -> bool:
-    return name in _READERS or name.startswith(AMAZON_PREFIX)
+    return name in _READERS or name == RELINKED_ML100K or name.startswith(AMAZON_PREFIX)
 
 
 def open_dataset(name: str, data_dir: Path):
     """The reader for a dataset name, reading from ``data_dir/<dataset folder>``."""
     if name.startswith(AMAZON_PREFIX):
         return AmazonCdrSource(data_dir / "amazon-cdr-ids", name[len(AMAZON_PREFIX):])
+    if name == RELINKED_ML100K:
+        movies = data_dir / "ml-1m" / "movies.dat"
+        if not movies.is_file():
+            raise IngestError(f"{movies}: not found; {RELINKED_ML100K} re-keys ml-100k.link through MovieLens-1M's "
+                              f"movies.dat, so {data_dir} needs ml-1m/movies.dat beside ml-100k-kg/ (or use "
+                              "ml-100k-kg, whose links are read as shipped)")
+        return Ml100kSource(_dataset_folder(data_dir, "ml-100k-kg"), relink_through=movies)
+    return _READERS[name](_dataset_folder(data_dir, name))
+
+
+def _dataset_folder(data_dir: Path, name: str) -> Path:
     folder = data_dir / name
     if not folder.is_dir():
         raise IngestError(f"{folder}: dataset folder not found; pass --data-dir (or set KGREC_DATA_DIR) to the "
                           f"folder that holds {name}/")
-    return _READERS[name](folder)
+    return folder
 
 
 # ------------------------------------------------------------------ shared helpers
@@ -80,9 +99,10 @@ def _attribute(src_label: str, src_id: str, column: str, value: str) -> tuple[No
             {"src_label": src_label, "src_id": src_id, "relation": column, "dst_label": ENTITY, "dst_id": entity_id})
 
 
-def _kg_relations(triples: Path, links: Path, rejects: Rejects, entity: Callable[[str], str],
+def _kg_relations(triples: Path, links: Path | None, rejects: Rejects, entity: Callable[[str], str],
                   separator: str = "\t", header: bool = False) -> Iterator[RelationRow]:
-    """KG triples ``head relation tail`` and item -> entity links, with entity ids mapped."""
+    """KG triples ``head relation tail`` and item -> entity links (none without ``links``),
+    with entity ids mapped."""
     for number, (h, r, t), raw in _fields(triples, separator, 3, rejects, header):
         try:
             yield {"src_label": ENTITY, "src_id": entity(parse_id(h, "head")),
@@ -90,6 +110,8 @@ def _kg_relations(triples: Path, links: Path, rejects: Rejects, entity: Callable
                    "dst_id": entity(parse_id(t, "tail"))}
         except RowError as error:
             rejects.add(triples, number, error.field, error.message, raw)
+    if links is None:
+        return
     for number, (item, e), raw in _fields(links, separator, 2, rejects, header):
         try:
             yield {"src_label": ITEM, "src_id": parse_id(item, "item_id"), "relation": SAME_AS,
@@ -264,24 +286,42 @@ def _movie(item_id: str, title: str, genres: list[str], pending: list[RelationRo
 
 
 class Ml100kSource:
-    """MovieLens-100k in RecBole's atomic files with the Freebase KG."""
+    """MovieLens-100k in RecBole's atomic files with the Freebase KG.
 
-    def __init__(self, folder: str | os.PathLike, prefix: str = "ml-100k") -> None:
+    Args:
+        folder: the ``ml-100k-kg`` folder.
+        prefix: the atomic files' stem. (default: ``"ml-100k"``)
+        relink_through: MovieLens-1M's ``movies.dat``. RecBole's ``ml-100k.link`` is keyed
+            by MovieLens-1M movie ids, not ml-100k ones (ml-100k item 313, *Titanic*, is
+            linked to ML-1M movie 313, *The Swan Princess*; RecSysDatasets issue #130).
+            Given this file, each link is re-keyed to the ml-100k movies of the same title
+            and year (:func:`movie_key`); a link without one is a rejected row. Without it,
+            the links are read as shipped. (default: ``None``)
+    """
+
+    def __init__(self, folder: str | os.PathLike, prefix: str = "ml-100k",
+                 relink_through: str | os.PathLike | None = None) -> None:
         self.folder = Path(folder)
-        self.name = "ml-100k-kg"
+        self.name = RELINKED_ML100K if relink_through is not None else "ml-100k-kg"
         stem = self.folder / prefix
         self.inter = _AtomicFile(Path(f"{stem}.inter"), ("user_id", "item_id", "rating"))
         self.item = _AtomicFile(Path(f"{stem}.item"), ("item_id", "movie_title"))
         self.user = _AtomicFile(Path(f"{stem}.user"), ("user_id",))
         self.kg = _AtomicFile(Path(f"{stem}.kg"), ("head_id", "relation_id", "tail_id"))
         self.link = _AtomicFile(Path(f"{stem}.link"), ("item_id", "entity_id"))
+        self.ml1m_movies = None if relink_through is None else \
+            require_file(Path(relink_through), "MovieID::Title (Year)::Genres (MovieLens-1M movies.dat)")
         self._pending: list[RelationRow] = []
+        #: ml-100k item ids per :func:`movie_key`, filled while reading the items.
+        self._items_by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
 
     def files(self) -> list[Path]:
-        return [f.path for f in (self.inter, self.item, self.user, self.kg, self.link)]
+        files = [f.path for f in (self.inter, self.item, self.user, self.kg, self.link)]
+        return files + ([self.ml1m_movies] if self.ml1m_movies is not None else [])
 
     def nodes(self, rejects: Rejects) -> Iterator[NodeRecord]:
         self._pending = []
+        self._items_by_key = defaultdict(list)
         for number, row, raw in self.item.rows(rejects):
             try:
                 item_id = parse_id(row["item_id"], "item_id")
@@ -289,6 +329,7 @@ class Ml100kSource:
                 rejects.add(self.item.path, number, error.field, error.message, raw)
                 continue
             title, year = row["movie_title"].strip(), row.get("release_year", "").strip()
+            self._items_by_key[movie_key(title, year)].append(item_id)
             yield from _movie(item_id, f"{title} ({year})" if year else title, row.get("class", "").split(),
                               self._pending)
         for number, row, raw in self.user.rows(rejects):
@@ -323,7 +364,49 @@ class Ml100kSource:
     def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
         yield from self._pending
         self._pending = []
-        yield from _kg_relations(self.kg.path, self.link.path, rejects, lambda e: e, header=True)
+        if self.ml1m_movies is None:
+            yield from _kg_relations(self.kg.path, self.link.path, rejects, lambda e: e, header=True)
+            return
+        yield from _kg_relations(self.kg.path, None, rejects, lambda e: e, header=True)
+        ml1m_keys = self._ml1m_movie_keys(rejects)
+        for number, row, raw in self.link.rows(rejects):
+            try:
+                ml1m_id, entity_id = parse_id(row["item_id"], "item_id"), parse_id(row["entity_id"], "entity_id")
+            except RowError as error:
+                rejects.add(self.link.path, number, error.field, error.message, raw)
+                continue
+            key = ml1m_keys.get(ml1m_id)
+            items = self._items_by_key.get(key, []) if key is not None else []
+            if not items:
+                why = (f"MovieLens-1M movie {ml1m_id} is not in {self.ml1m_movies.name}" if key is None else
+                       f"no ml-100k movie has the title and year of MovieLens-1M movie {ml1m_id} {key}")
+                rejects.add(self.link.path, number, "item_id", why, raw)
+            # ml-100k lists a few films twice under two ids: each gets the link.
+            for item_id in items:
+                yield {"src_label": ITEM, "src_id": item_id, "relation": SAME_AS, "dst_label": ENTITY,
+                       "dst_id": entity_id}
+
+    def _ml1m_movie_keys(self, rejects: Rejects) -> dict[str, tuple[str, str]]:
+        keys = {}
+        for number, (movie, title, _genres), raw in _fields(self.ml1m_movies, "::", 3, rejects):
+            match = re.fullmatch(r"(.*)\((\d{4})\)", title.strip())
+            if match is None:
+                rejects.add(self.ml1m_movies, number, "Title", f"{title!r} does not end in a (year)", raw)
+                continue
+            keys[movie.strip()] = movie_key(match.group(1), match.group(2))
+        return keys
+
+
+def movie_key(title: str, year: str) -> tuple[str, str]:
+    """A film's title and year as both MovieLens sets can match them: mojibake undone,
+    trailing parentheses (alternative titles) dropped, accents folded, lower case, runs of
+    other characters as one space. ``("Wings of Desire (Der Himmel über Berlin)", "1987")``
+    and ``("Wings of Desire", "1987")`` give the same key."""
+    text = fix_mojibake(title).strip()
+    while (shorter := re.sub(r"\s*\([^()]*\)\s*$", "", text)) not in (text, ""):
+        text = shorter
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", " ", text).strip(), year.strip()
 
 
 # ------------------------------------------------------------------ MovieLens-1M + MKR KG

@@ -39,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="compare kg-recsys with baselines on one split protocol",
                                    description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", metavar="SOURCE",
-                        help="a canonical dataset folder, or a dataset name (lastfm-kg, ml-100k-kg, ml-1m, "
-                             "douban-cdr, amazon-cdr-ids/<pair>, demo) read from --data-dir")
+                        help="a canonical dataset folder, or a dataset name (lastfm-kg, ml-100k-kg, "
+                             "ml-100k-kg-relinked, ml-1m, douban-cdr, amazon-cdr-ids/<pair>, demo) read from "
+                             "--data-dir")
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--source-scenario", default=None, metavar="A", help="cross-scenario: the known scenario")
     parser.add_argument("--target-scenario", default=None, metavar="B", help="cross-scenario: the tested scenario")

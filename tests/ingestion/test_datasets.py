@@ -119,3 +119,26 @@ def test_amazon_unknown_pair_is_a_clear_error(data_dir):
 
     with pytest.raises(IngestError, match="sport_moon"):
         ingest_source("amazon-cdr-ids/sport_moon", MemoryStore(None), data_dir=data_dir, progress=False)
+
+
+def test_ml_100k_relinked_moves_links_to_the_film_they_name(data_dir, tmp_path):
+    # RecBole's ml-100k.link is keyed by MovieLens-1M ids: its row "313 m.0b8l01" names
+    # ML-1M's 313, The Swan Princess, not ml-100k's 313, Titanic.
+    store = MemoryStore(None)
+    summary = ingest_source("ml-100k-kg-relinked", store, data_dir=data_dir, rejects_path=tmp_path / "r.csv",
+                            progress=False)
+    assert store.node("Item", "1409")["text"].startswith("Swan Princess, The (1994)")
+    assert store.has_relationship("Item", "1409", "SAME_AS", "Entity", "m.0b8l01")
+    assert not store.has_relationship("Item", "313", "SAME_AS", "Entity", "m.0b8l01")
+    # Every link row either moved or was rejected with its line and reason.
+    rejects = (tmp_path / "r.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert summary.rejected == len(rejects) > 0
+    assert all("ml-100k.link" in r and ",item_id," in r and "title and year" in r for r in rejects)
+    link_rows = lines(data_dir / "ml-100k-kg" / "ml-100k.link") - 1
+    assert summary.relationships["SAME_AS"] >= link_rows - summary.rejected
+    assert summary.relationships["SAME_AS"] > 0.9 * link_rows
+    # The interactions, items and KG triples are those of ml-100k-kg.
+    assert summary.relationships["INTERACTED"] == 100_000 and summary.nodes["Item"] == 1682
+    again = ingest_source("ml-100k-kg-relinked", store, data_dir=data_dir, rejects_path=tmp_path / "r2.csv",
+                          progress=False)
+    assert (again.nodes, again.relationships) == (summary.nodes, summary.relationships)
