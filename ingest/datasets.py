@@ -42,8 +42,6 @@ from ingest.base import (IngestError, NodeRecord, Rejects, RowError, fix_mojibak
 
 DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", "ml-100k-kg-relinked", "ml-1m", "douban-cdr", "amazon-cdr-ids/<pair>")
 AMAZON_PREFIX = "amazon-cdr-ids/"
-
-
 RELINKED_ML100K = "ml-100k-kg-relinked"
 
 
