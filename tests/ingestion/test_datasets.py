@@ -139,6 +139,8 @@ def test_ml_100k_relinked_moves_links_to_the_film_they_name(data_dir, tmp_path):
     assert summary.relationships["SAME_AS"] > 0.9 * link_rows
     # The interactions, items and KG triples are those of ml-100k-kg.
     assert summary.relationships["INTERACTED"] == 100_000 and summary.nodes["Item"] == 1682
+    kg = sum(n for r, n in summary.relationships.items() if r.startswith("film."))
+    assert kg == lines(data_dir / "ml-100k-kg" / "ml-100k.kg") - 1
     again = ingest_source("ml-100k-kg-relinked", store, data_dir=data_dir, rejects_path=tmp_path / "r2.csv",
                           progress=False)
     assert (again.nodes, again.relationships) == (summary.nodes, summary.relationships)
