@@ -40,9 +40,9 @@ from kg_recsys.schema import (DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, Int
 from ingest.base import (IngestError, NodeRecord, Rejects, RowError, fix_mojibake, parse_float, parse_id,
                          parse_relation, read_lines, require_file)
 
-DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", "ml-100k-kg-relinked", "ml-1m", "douban-cdr", "amazon-cdr-ids/<pair>")
 AMAZON_PREFIX = "amazon-cdr-ids/"
 RELINKED_ML100K = "ml-100k-kg-relinked"
+DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", RELINKED_ML100K, "ml-1m", "douban-cdr", f"{AMAZON_PREFIX}<pair>")
 
 
 def is_dataset_name(name: str) -> bool:
@@ -530,9 +530,9 @@ class AmazonCdrSource(_CrossDomainSource):
         self.folder = Path(folder)
         domains = pair.strip("/").split("_")
         if len(domains) != 2 or not all(domains):
-            raise IngestError(f"amazon-cdr-ids/{pair}: a pair is two domains joined by '_', e.g. "
-                              "amazon-cdr-ids/sport_cloth")
-        self.name = f"amazon-cdr-ids/{pair}"
+            raise IngestError(f"{AMAZON_PREFIX}{pair}: a pair is two domains joined by '_', e.g. "
+                              f"{AMAZON_PREFIX}sport_cloth")
+        self.name = f"{AMAZON_PREFIX}{pair}"
         first, second = domains
         self.parts = []
         for scenario, sub in ((first, f"{first}_{second}"), (second, f"{second}_{first}")):
