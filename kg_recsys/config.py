@@ -153,12 +153,17 @@ class RankConfig:
     #: Rankers trained side by side from different initial weights, their scores averaged
     #: (see :class:`kg_recsys.nn.MLPRanker`).
     members: int = 3
+    #: Rankers trained one after another, each on its own random draws (training views,
+    #: held-back users, initial weights), their scores averaged (see
+    #: :class:`kg_recsys.nn.RankerEnsemble`). Each costs one more ranker training.
+    draws: int = 1
 
     def __post_init__(self) -> None:
         _check(self.hidden_dim > 0, "rank", "hidden_dim", "must be positive")
         _check(self.epochs >= 0, "rank", "epochs", "must be >= 0")
         _check(self.negatives > 0, "rank", "negatives", "must be positive")
         _check(self.members > 0, "rank", "members", "must be positive")
+        _check(self.draws > 0, "rank", "draws", "must be positive")
         _check(0.0 <= self.new_to_scenario_rate <= 1.0, "rank", "new_to_scenario_rate", "must be in [0, 1]")
         _check(self.neighbours >= 0, "rank", "neighbours", "must be >= 0")
         _check(0.0 < self.stop_fraction < 1.0, "rank", "stop_fraction", "must be in (0, 1)")

@@ -23,7 +23,7 @@ import torch
 
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.graph import GraphLayout
-from kg_recsys.nn import KGRecGNN, MLPRanker
+from kg_recsys.nn import KGRecGNN, MLPRanker, average_of
 from kg_recsys.recall import mask_seen
 from kg_recsys.schema import (
     DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id,
@@ -404,8 +404,10 @@ class Recommender:
         gnn.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("gnn.")})
         ranker = None
         if meta["ranker"]:
-            ranker = MLPRanker(m.hidden_dim, len(layout.scenarios) + 1, num_stats=NUM_RANK_STATS,
-                               hidden_dim=config.rank.hidden_dim, members=config.rank.members)
+            rankers = [MLPRanker(m.hidden_dim, len(layout.scenarios) + 1, num_stats=NUM_RANK_STATS,
+                                 hidden_dim=config.rank.hidden_dim, members=config.rank.members)
+                       for _ in range(config.rank.draws)]
+            ranker = average_of(rankers)
             ranker.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("ranker.")})
         trained = {t: np.asarray(ids, dtype=str) for t, ids in meta["trained_ids"].items()}
         recommender = Recommender(config)

@@ -220,3 +220,18 @@ def test_add_users_with_text_and_interactions(fresh):
     horror = sum(any(g in HORROR for g in genres.get(i, [])) for i in ids.tolist())
     assert horror >= 5, f"a horror reader got {ids.tolist()}"
     assert len(fresh.snapshot.users) == len(snap.users) + 1
+
+
+def test_a_ranker_of_several_draws_saves_and_loads(tmp_path):
+    store = MemoryStore()
+    ingest_source("demo", store, progress=False)
+    config = RecommenderConfig.from_dict({**CONFIG, "rank": {"draws": 2}})
+    recommender = Recommender(config).fit(store)
+    recommender.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model", store)
+    assert len(loaded.fitted.ranker.rankers) == 2
+    users = ["u001", "u005"]
+    ids, scores = recommender.recommend(users, k=10)
+    loaded_ids, loaded_scores = loaded.recommend(users, k=10)
+    assert loaded_ids.tolist() == ids.tolist()
+    np.testing.assert_allclose(loaded_scores, scores, rtol=1e-5, atol=1e-6)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from kg_recsys.cli import CliError
+from kg_recsys.cli.train import build_config
 
 _DESCRIPTION = """\
 Evaluate kg-recsys and the baselines on one split of SOURCE, in one harness: every model is
@@ -68,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--merge", action="store_true",
                         help="add the results to an existing --out file (same dataset, protocol, seed, k and "
                              "split), replacing models of the same name and keeping the others")
+    parser.add_argument("--config", default=None, metavar="FILE.toml",
+                        help="settings of kg_recsys and its ablations, as for `kgrec train` (default: the "
+                             "defaults); recorded in the result file. --seed still seeds every model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -104,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     if args.protocol != "cross-scenario" and (args.source_scenario or args.target_scenario):
         raise CliError("--source-scenario/--target-scenario apply to --protocol cross-scenario only")
 
-    context = EvalContext(args.protocol, args.source_scenario, args.target_scenario, progress=not args.no_progress)
+    config = build_config(args.config) if args.config else None
+    context = EvalContext(args.protocol, args.source_scenario, args.target_scenario, progress=not args.no_progress,
+                          config=config)
     scorers = []
     for name in names:
         try:
@@ -134,10 +140,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("the split has no test interactions")
     print(f"kgrec evaluate: {json.dumps(split.summary())}", file=sys.stderr, flush=True)
     if previous is not None:
-        _check_mergeable(previous, out, name, args, split.summary())
+        _check_mergeable(previous, out, name, args, split.summary(), config)
 
     result = evaluate(split, scorers, k=args.k, seed=args.seed, progress=not args.no_progress)
-    result = {"dataset": name, **result, "seed": args.seed,
+    result = {"dataset": name, **result, "seed": args.seed, "config": _recorded(config),
               "load_seconds": round(loaded - started, 3), "total_seconds": round(time.perf_counter() - started, 3)}
     if previous is not None:
         for key in ("models", "seconds"):
@@ -160,9 +166,29 @@ def _previous_result(out: Path) -> dict:
         raise CliError(f"--merge: {out} is not a result file ({error})") from None
 
 
-def _check_mergeable(previous: dict, out: Path, name: str, args: argparse.Namespace, split: dict) -> None:
+def _recorded(config) -> dict | None:
+    """The settings of ``config`` that differ from the defaults, by section (``None``
+    when none do), as the result file records them."""
+    from kg_recsys import RecommenderConfig
+
+    if config is None:
+        return None
+    default, changed = RecommenderConfig().to_dict(), {}
+    for key, value in config.to_dict().items():
+        if isinstance(value, dict):
+            section = {k: v for k, v in value.items() if default[key][k] != v}
+            if section:
+                changed[key] = section
+        elif value != default[key]:
+            changed[key] = value
+    return changed or None
+
+
+def _check_mergeable(previous: dict, out: Path, name: str, args: argparse.Namespace, split: dict,
+                     config) -> None:
     """Results of different splits must never share a table."""
-    expected = {"dataset": name, "protocol": args.protocol, "seed": args.seed, "k": args.k, "split": split}
+    expected = {"dataset": name, "protocol": args.protocol, "seed": args.seed, "k": args.k, "split": split,
+                "config": _recorded(config)}
     for key, value in expected.items():
         if previous.get(key) != value:
             raise CliError(f"--merge: {out} has {key}={json.dumps(previous.get(key))}, this run has "

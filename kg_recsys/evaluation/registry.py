@@ -11,9 +11,12 @@ extra names (the three of the issue are registered below); more can be added wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from kg_recsys.evaluation.harness import Scorer
+
+if TYPE_CHECKING:
+    from kg_recsys.config import RecommenderConfig
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class EvalContext:
     target_scenario: str | None = None
     #: Progress bars while a model trains (``kgrec evaluate --no-progress`` turns them off).
     progress: bool = True
+    #: The main model's settings (``kgrec evaluate --config``); its ablations switch parts
+    #: off from them. ``None``: the defaults.
+    config: RecommenderConfig | None = None
 
 
 ScorerFactory = Callable[[EvalContext], Scorer]
@@ -41,14 +47,14 @@ class UnknownScorerError(KeyError):
 def _kg_recsys(ctx: EvalContext) -> Scorer:
     from kg_recsys.training.scorer import KGRecScorer
 
-    return KGRecScorer(progress=ctx.progress)
+    return KGRecScorer(ctx.config, progress=ctx.progress)
 
 
 def _ablation(name: str, **model_changes: bool) -> ScorerFactory:
     def factory(ctx: EvalContext) -> Scorer:
         from kg_recsys.training.scorer import ablation
 
-        return ablation(name, progress=ctx.progress, **model_changes)
+        return ablation(name, progress=ctx.progress, config=ctx.config, **model_changes)
 
     return factory
 

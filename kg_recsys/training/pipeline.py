@@ -20,7 +20,7 @@ from torch import Tensor
 from kg_recsys.config import RecommenderConfig, TrainConfig
 from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
 from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation, make_layout
-from kg_recsys.nn import KGRecGNN, MLPRanker
+from kg_recsys.nn import KGRecGNN, MLPRanker, RankerEnsemble, average_of
 from kg_recsys.recall import mask_seen
 from kg_recsys.schema import ENTITY, ITEM, USER
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
@@ -37,7 +37,7 @@ class FittedModel:
     config: RecommenderConfig
     layout: GraphLayout
     gnn: KGRecGNN
-    ranker: MLPRanker | None
+    ranker: MLPRanker | RankerEnsemble | None
     #: Per node type, the ids that got a trained id embedding, in embedding-row order.
     #: Inference maps nodes by id, so stores may order nodes differently or grow.
     trained_ids: dict[str, np.ndarray]
@@ -658,5 +658,8 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
     if best_state is not None:
         gnn.load_state_dict(best_state)
     if config.rank.enabled and config.rank.epochs > 0 and len(holdout):
-        train_ranker(fitted, graph, holdout, text_vectors, generator, rng)
+        # Each ranker continues the random streams, so each has its own draws.
+        rankers = [train_ranker(fitted, graph, holdout, text_vectors, generator, rng)
+                   for _ in range(config.rank.draws)]
+        fitted.ranker = average_of(rankers)
     return fitted

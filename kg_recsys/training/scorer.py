@@ -50,8 +50,10 @@ class KGRecScorer:
         return score_items(self.fitted, self._view, np.asarray(users), np.asarray(items))
 
 
-def ablation(name: str, progress: bool | None = None, **model_changes) -> KGRecScorer:
-    """A scorer with parts switched off, e.g. ``ablation("kg_recsys_no_kg", use_kg=False)``."""
-    config = RecommenderConfig()
+def ablation(name: str, progress: bool | None = None, config: RecommenderConfig | None = None,
+             **model_changes) -> KGRecScorer:
+    """A scorer with parts of ``config`` (default: the defaults) switched off, e.g.
+    ``ablation("kg_recsys_no_kg", use_kg=False)``."""
+    config = config or RecommenderConfig()
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model_changes))
     return KGRecScorer(config, name=name, progress=progress)

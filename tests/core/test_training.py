@@ -6,7 +6,7 @@ from torch import nn
 
 from ingest import ingest_source
 from kg_recsys.config import ConfigError, RecommenderConfig, TrainConfig
-from kg_recsys.nn import MLPRanker
+from kg_recsys.nn import MLPRanker, RankerEnsemble
 from kg_recsys.store import MemoryStore
 from kg_recsys.store.base import InteractionTable
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
@@ -204,3 +204,23 @@ def test_scoring_leaves_seen_items_out_before_choosing_candidates(demo, demo_fit
     best_unseen = np.argsort(-np.where(seen, -np.inf, recall), axis=1)[:, :config.recall.num_candidates]
     assert (np.take_along_axis(scores, best_unseen, axis=1) >= 0).all()
     assert (np.where(seen, 0.0, scores) < 0).any()  # and some unseen items are not candidates
+
+
+def test_ranker_draws_are_trained_apart_and_averaged(demo):
+    """``[rank] draws = 2``: two rankers, each on its own draws, whose scores are averaged."""
+    snapshot, config, text = demo
+    config = RecommenderConfig.from_dict({**config.to_dict(), "rank": {"draws": 2}})
+    fitted = fit_model(snapshot, config, text, seed=0)
+    assert isinstance(fitted.ranker, RankerEnsemble) and len(fitted.ranker.rankers) == 2
+    first, second = fitted.ranker.rankers
+    assert not torch.equal(first.members[0][0].weight, second.members[0][0].weight)
+    dim = fitted.gnn.hidden_dim
+    inputs = (torch.randn(5, dim), torch.randn(5, dim), torch.zeros(5, dtype=torch.long),
+              torch.randn(5, first.num_stats))
+    with torch.no_grad():
+        torch.testing.assert_close(fitted.ranker(*inputs), (first(*inputs) + second(*inputs)) / 2)
+    # The first draw is the single ranker that the default (one draw) trains.
+    single = fit_model(snapshot, RecommenderConfig.from_dict({**config.to_dict(), "rank": {"draws": 1}}), text, seed=0)
+    assert isinstance(single.ranker, MLPRanker)
+    with torch.no_grad():
+        torch.testing.assert_close(single.ranker(*inputs), first(*inputs))

@@ -73,3 +73,37 @@ def test_no_progress_reaches_the_training_of_kg_recsys_and_its_ablations():
         assert create_scorer(name, EvalContext("warm", progress=False)).progress is False
         # Without --no-progress the bars stay on.
         assert create_scorer(name, EvalContext("warm")).progress is True
+
+
+def test_config_reaches_kg_recsys_and_its_ablations_and_is_recorded(tmp_path, capsys):
+    from kg_recsys.cli.train import build_config
+    from kg_recsys.evaluation import EvalContext, create_scorer
+
+    config_file = tmp_path / "draws.toml"
+    config_file.write_text("[train]\nepochs = 2\n\n[rank]\ndraws = 2\n")
+    config = build_config(str(config_file))
+    assert create_scorer("kg_recsys", EvalContext("warm", config=config)).config.rank.draws == 2
+    ablated = create_scorer("kg_recsys_no_gnn", EvalContext("warm", config=config)).config
+    assert ablated.rank.draws == 2 and ablated.train.epochs == 2 and ablated.model.use_gnn is False
+
+    out = tmp_path / "r.json"
+    common = ["--protocol", "warm", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
+    assert main(["evaluate", "demo", *common, "--models", "kg_recsys", "--config", str(config_file)]) == 0
+    result = json.loads(out.read_text())
+    # Only the settings that differ from the defaults, so a reader sees what was changed.
+    assert result["config"] == {"train": {"epochs": 2}, "rank": {"draws": 2}}
+    assert 0.0 <= result["models"]["kg_recsys"]["recall@20"] <= 1.0
+    # Results of another configuration never share a file.
+    before = out.read_text()
+    assert main(["evaluate", "demo", *common, "--models", "popularity", "--merge"]) == 2
+    assert "config" in capsys.readouterr().err and out.read_text() == before
+
+
+def test_a_bad_config_file_is_a_user_error(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[rank]\ndraws = 0\n")
+    code = main(["evaluate", "demo", "--protocol", "warm", "--models", "kg_recsys", "--config", str(bad),
+                 "--out", str(tmp_path / "r.json"), "--cache-dir", str(tmp_path / "c"), "--no-progress"])
+    assert code == 2
+    assert "[rank] draws: must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
