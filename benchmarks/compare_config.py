@@ -1,0 +1,77 @@
+"""kg-recsys under other settings against the tables' runs of the same splits.
+
+    python benchmarks/compare_config.py benchmarks/results/rank-draws3
+
+FOLDER holds ``kgrec evaluate --models kg_recsys --config FILE.toml`` results named
+``<table name>-seed<N>.json`` (the table names are those of ``benchmarks/results/eval``).
+Each was written, for example, by::
+
+    kgrec evaluate ml-100k-kg --protocol warm --seed 1 --models kg_recsys \\
+        --config benchmarks/configs/rank-draws3.toml --out benchmarks/results/rank-draws3/ml-100k-kg_warm-seed1.json
+
+Each is set against the default run of the same split (``eval`` for seed 0,
+``eval-seedN`` otherwise; the splits must be equal) and that run's strongest baseline
+(LightGCN on warm, as the bar reads). Prints a markdown table: Recall@K per seed with the
+relative lead, the mean lead (ratio of the means, as ``render_results.py``) and the
+default's mean lead over the same seeds.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from render_results import strongest_baseline
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _default_run(results: Path, name: str, seed: int) -> dict:
+    folder = results / ("eval" if seed == 0 else f"eval-seed{seed}")
+    return json.loads((folder / f"{name}.json").read_text())
+
+
+def _baseline(result: dict) -> tuple[str, float]:
+    key = f"recall@{result['k']}"
+    if result["protocol"] == "warm":
+        return "lightgcn", result["models"]["lightgcn"][key]
+    found = strongest_baseline(result)
+    if found is None:
+        raise SystemExit(f"{result['dataset']} {result['protocol']}: no baseline in the default run")
+    return found
+
+
+def main(folder: str, results: Path = RESULTS) -> None:
+    """``results`` holds the default runs (``eval``, ``eval-seedN``)."""
+    runs: dict[str, dict[int, dict]] = defaultdict(dict)
+    for file in sorted(Path(folder).glob("*-seed*.json")):
+        name, seed = file.stem.rsplit("-seed", 1)
+        runs[name][int(seed)] = json.loads(file.read_text())
+    if not runs:
+        raise SystemExit(f"{folder}: no <name>-seed<N>.json files")
+    seeds = sorted({s for by_seed in runs.values() for s in by_seed})
+    print("| protocol | " + " | ".join(f"seed {s}" for s in seeds) + " | mean relative | default, same seeds |")
+    print("|---|" + "---:|" * (len(seeds) + 2))
+    for name, by_seed in runs.items():
+        cells, ours, default, base = [], [], [], []
+        for seed in seeds:
+            if seed not in by_seed:
+                cells.append("")
+                continue
+            run, reference = by_seed[seed], _default_run(results, name, seed)
+            if run["split"] != reference["split"]:
+                raise SystemExit(f"{name} seed {seed}: the split differs from the default run's")
+            key = f"recall@{run['k']}"
+            recall, (_, baseline) = run["models"]["kg_recsys"][key], _baseline(reference)
+            cells.append(f"{recall:.4f} ({(recall / baseline - 1) * 100:+.2f}%)")
+            ours.append(recall)
+            default.append(reference["models"]["kg_recsys"][key])
+            base.append(baseline)
+        mean_base = sum(base) / len(base)
+        print(f"| {name} | " + " | ".join(cells) +
+              f" | {(sum(ours) / len(ours) / mean_base - 1) * 100:+.2f}% | {(sum(default) / len(default) / mean_base - 1) * 100:+.2f}% |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else str(RESULTS / "rank-draws3"))
