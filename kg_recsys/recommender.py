@@ -104,7 +104,7 @@ class Recommender:
     @property
     def encoder(self) -> TextEncoder:
         if self._encoder is None:
-            self._encoder = TextEncoder(self.config.text)
+            self._encoder = TextEncoder(self.config.text, progress=self.config.train.progress)
         return self._encoder
 
     def _text_vectors(self, snapshot: GraphSnapshot) -> dict[str, np.ndarray] | None:

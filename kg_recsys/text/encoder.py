@@ -63,16 +63,19 @@ class TextEncoder:
 
     Args:
         config: :class:`~kg_recsys.config.TextConfig`. (default: ``TextConfig()``)
+        progress: show a progress bar when more than ``config.progress_threshold`` texts miss
+            the cache; ``False`` for logs (``kgrec evaluate --no-progress``). (default: ``True``)
 
     Shapes:
         ``encode(texts)``: list of N strings -> float32 array ``[N, dim]``; an empty string
         gives an all-zero row (a node without text contributes no text signal).
     """
 
-    def __init__(self, config: TextConfig | None = None) -> None:
+    def __init__(self, config: TextConfig | None = None, progress: bool = True) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         self.config = config or TextConfig()
+        self.progress = progress
         self.model_path = self.config.model_path or default_model_path()
         if not Path(self.model_path).is_dir():
             raise FileNotFoundError(f"text model folder {self.model_path!r} does not exist; set [text] model_path "
@@ -129,7 +132,7 @@ class TextEncoder:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         result = np.zeros((len(texts), self.dim), dtype=np.float32)
         batches = range(0, len(texts), self.config.batch_size)
-        if len(texts) > self.config.progress_threshold:
+        if self.progress and len(texts) > self.config.progress_threshold:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="encoding text", unit="batch")

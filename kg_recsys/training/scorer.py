@@ -20,7 +20,7 @@ class KGRecScorer:
                  progress: bool | None = None) -> None:
         self.config = config or RecommenderConfig()
         self.name = name
-        #: Training progress bar; ``None`` follows ``[train] progress``.
+        #: Progress bars (text encoding, training); ``None`` follows ``[train] progress``.
         self.progress = progress
         self.fitted: FittedModel | None = None
         self._text: dict[str, np.ndarray] | None = None
@@ -30,7 +30,8 @@ class KGRecScorer:
         if not self.config.model.use_text:
             return None
         if self._text is None:
-            encoder = TextEncoder(self.config.text)
+            progress = self.config.train.progress if self.progress is None else self.progress
+            encoder = TextEncoder(self.config.text, progress=progress)
             self._text = snapshot_text_vectors(snapshot, encoder)
             encoder.close()
         return self._text

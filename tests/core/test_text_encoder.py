@@ -71,3 +71,11 @@ def test_loads_offline_from_the_packaged_model(tmp_path):
 def test_missing_model_folder_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="model_path"):
         TextEncoder(TextConfig(model_path=str(tmp_path / "nope"), cache_dir=None))
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_bar_above_the_threshold_unless_turned_off(tmp_path, capsys, progress):
+    # kgrec evaluate --no-progress passes progress=False: log files get no bar.
+    encoder = TextEncoder(TextConfig(cache_dir=None, progress_threshold=2, batch_size=2), progress=progress)
+    encoder.encode(["one text", "another text", "a third text"])
+    assert ("encoding text" in capsys.readouterr().err) is progress
