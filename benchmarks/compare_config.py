@@ -14,6 +14,9 @@ Each is set against the default run of the same split (``eval`` for seed 0,
 (LightGCN on warm, as the bar reads). Prints a markdown table: Recall@K per seed with the
 relative lead, the mean lead (ratio of the means, as ``render_results.py``) and the
 default's mean lead over the same seeds.
+
+An ablation run under the same settings (``--models kg_recsys_no_gnn --merge`` into the same
+file) gets a row of its own, set against the same baseline and the default run's ablation.
 """
 from __future__ import annotations
 
@@ -54,24 +57,34 @@ def main(folder: str, results: Path = RESULTS) -> None:
     print("| protocol | " + " | ".join(f"seed {s}" for s in seeds) + " | mean relative | default, same seeds |")
     print("|---|" + "---:|" * (len(seeds) + 2))
     for name, by_seed in runs.items():
-        cells, ours, default, base = [], [], [], []
-        for seed in seeds:
-            if seed not in by_seed:
-                cells.append("")
-                continue
-            run, reference = by_seed[seed], _default_run(results, name, seed)
-            if run["split"] != reference["split"]:
-                raise SystemExit(f"{name} seed {seed}: the split differs from the default run's")
-            key = f"recall@{run['k']}"
-            recall, (_, baseline) = run["models"]["kg_recsys"][key], _baseline(reference)
-            cells.append(f"{recall:.4f} ({(recall / baseline - 1) * 100:+.2f}%)")
-            ours.append(recall)
-            default.append(reference["models"]["kg_recsys"][key])
-            base.append(baseline)
-        mean_base = sum(base) / len(base)
-        print(f"| {name} | " + " | ".join(cells) +
-              f" | {(sum(ours) / len(ours) / mean_base - 1) * 100:+.2f}% | {(sum(default) / len(default) / mean_base - 1) * 100:+.2f}% |")
+        # kg-recsys first, then any ablation run under the same settings (merged into the file).
+        models = list(dict.fromkeys(m for run in by_seed.values() for m in run["models"]))
+        for model in sorted(models, key=lambda m: m != "kg_recsys"):
+            print(_row(name, model, by_seed, seeds, results))
 
+
+def _row(name: str, model: str, by_seed: dict[int, dict], seeds: list[int], results: Path) -> str:
+    """One table row: ``model`` on the ``name`` splits, per seed and on average."""
+    label = name if model == "kg_recsys" else f"{name}, {model}"
+    cells, ours, default, base = [], [], [], []
+    for seed in seeds:
+        if seed not in by_seed or model not in by_seed[seed]["models"]:
+            cells.append("")
+            continue
+        run, reference = by_seed[seed], _default_run(results, name, seed)
+        if run["split"] != reference["split"]:
+            raise SystemExit(f"{label} seed {seed}: the split differs from the default run's")
+        if model not in reference["models"]:
+            raise SystemExit(f"{label} seed {seed}: the default run has no {model} to compare with")
+        key = f"recall@{run['k']}"
+        recall, (_, baseline) = run["models"][model][key], _baseline(reference)
+        cells.append(f"{recall:.4f} ({(recall / baseline - 1) * 100:+.2f}%)")
+        ours.append(recall)
+        default.append(reference["models"][model][key])
+        base.append(baseline)
+    mean_base = sum(base) / len(base)
+    return (f"| {label} | " + " | ".join(cells) +
+            f" | {(sum(ours) / len(ours) / mean_base - 1) * 100:+.2f}% | {(sum(default) / len(default) / mean_base - 1) * 100:+.2f}% |")
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else str(RESULTS / "rank-draws3"))

@@ -46,3 +46,22 @@ def test_a_run_of_another_split_is_refused(tmp_path):
     _write(other / "x_warm-seed0.json", _result("warm", 0, {"kg_recsys": 0.3}, split_size=11))
     with pytest.raises(SystemExit, match="split differs"):
         compare_config.main(str(other), results)
+
+
+def test_an_ablation_in_the_file_gets_its_own_row_against_the_default_ablation(tmp_path, capsys):
+    results, other = tmp_path / "results", tmp_path / "other"
+    _write(results / "eval" / "x_cold-item.json",
+           _result("cold-item", 0, {"kg_recsys": 0.2, "kg_recsys_no_gnn": 0.12, "popularity": 0.1}))
+    _write(other / "x_cold-item-seed0.json", _result("cold-item", 0, {"kg_recsys_no_gnn": 0.15, "kg_recsys": 0.25}))
+    compare_config.main(str(other), results)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| x_")]
+    assert rows == ["| x_cold-item | 0.2500 (+150.00%) | +150.00% | +100.00% |",
+                    "| x_cold-item, kg_recsys_no_gnn | 0.1500 (+50.00%) | +50.00% | +20.00% |"]
+
+
+def test_an_ablation_the_default_run_lacks_is_refused(tmp_path):
+    results, other = tmp_path / "results", tmp_path / "other"
+    _write(results / "eval" / "x_cold-item.json", _result("cold-item", 0, {"kg_recsys": 0.2, "popularity": 0.1}))
+    _write(other / "x_cold-item-seed0.json", _result("cold-item", 0, {"kg_recsys_no_kg": 0.15}))
+    with pytest.raises(SystemExit, match="no kg_recsys_no_kg"):
+        compare_config.main(str(other), results)
