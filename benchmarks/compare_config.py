@@ -86,5 +86,6 @@ def _row(name: str, model: str, by_seed: dict[int, dict], seeds: list[int], resu
     return (f"| {label} | " + " | ".join(cells) +
             f" | {(sum(ours) / len(ours) / mean_base - 1) * 100:+.2f}% | {(sum(default) / len(default) / mean_base - 1) * 100:+.2f}% |")
 
+
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else str(RESULTS / "rank-draws3"))
