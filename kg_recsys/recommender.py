@@ -23,7 +23,7 @@ import torch
 
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.graph import GraphLayout
-from kg_recsys.nn import KGRecGNN, MLPRanker, average_of
+from kg_recsys.nn import KGRecGNN, average_of
 from kg_recsys.recall import mask_seen
 from kg_recsys.schema import (
     DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id,
@@ -31,7 +31,7 @@ from kg_recsys.schema import (
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training.pipeline import (
-    NODE_TYPES, NUM_RANK_STATS, FittedModel, fit_model, rank_candidates, rank_recall, scoring_view,
+    NODE_TYPES, FittedModel, fit_model, new_ranker, rank_candidates, rank_recall, scoring_view,
 )
 
 _FORMAT_VERSION = 3  # 2: neighbourhood features and a scaler in the ranker; 3: ranker members
@@ -404,10 +404,7 @@ class Recommender:
         gnn.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("gnn.")})
         ranker = None
         if meta["ranker"]:
-            rankers = [MLPRanker(m.hidden_dim, len(layout.scenarios) + 1, num_stats=NUM_RANK_STATS,
-                                 hidden_dim=config.rank.hidden_dim, members=config.rank.members)
-                       for _ in range(config.rank.draws)]
-            ranker = average_of(rankers)
+            ranker = average_of([new_ranker(config, len(layout.scenarios)) for _ in range(config.rank.draws)])
             ranker.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("ranker.")})
         trained = {t: np.asarray(ids, dtype=str) for t, ids in meta["trained_ids"].items()}
         recommender = Recommender(config)

@@ -457,6 +457,13 @@ def _hard_negatives(label: np.ndarray, candidates: np.ndarray, cold_candidate: n
     return np.array([pool[rng.integers(len(pool))] if len(pool) else c for pool, c in zip(pools, pos_c)])
 
 
+def new_ranker(config: RecommenderConfig, num_scenarios: int) -> MLPRanker:
+    """An untrained ranker of the configured shape: what training starts from and what a
+    checkpoint's weights are loaded into."""
+    return MLPRanker(config.model.hidden_dim, num_scenarios + 1, num_stats=NUM_RANK_STATS,
+                     hidden_dim=config.rank.hidden_dim, members=config.rank.members)
+
+
 def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: InteractionTable, text_vectors,
                  generator: torch.Generator, rng: np.random.Generator) -> MLPRanker:
     """Train the ranker on held-out interactions against hard negatives from recall.
@@ -473,8 +480,7 @@ def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interaction
     overfits within a few hundred steps.
     """
     config = fitted.config
-    ranker = MLPRanker(fitted.gnn.hidden_dim, len(fitted.scenarios) + 1, num_stats=NUM_RANK_STATS,
-                       hidden_dim=config.rank.hidden_dim, members=config.rank.members)
+    ranker = new_ranker(config, len(fitted.scenarios))
     optimizer = torch.optim.Adam(ranker.parameters(), lr=config.rank.lr)
     fitted.ranker = ranker
     users = np.unique(holdout.user)
