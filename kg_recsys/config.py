@@ -209,3 +209,16 @@ class RecommenderConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def changed_settings(self) -> dict[str, Any] | None:
+        """The settings that differ from the defaults, by section (``None`` when none do),
+        as ``kgrec evaluate`` records them in a result file."""
+        default, changed = RecommenderConfig().to_dict(), {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                section = {k: v for k, v in value.items() if default[key][k] != v}
+                if section:
+                    changed[key] = section
+            elif value != default[key]:
+                changed[key] = value
+        return changed or None

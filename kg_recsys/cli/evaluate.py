@@ -167,21 +167,8 @@ def _previous_result(out: Path) -> dict:
 
 
 def _recorded(config) -> dict | None:
-    """The settings of ``config`` that differ from the defaults, by section (``None``
-    when none do), as the result file records them."""
-    from kg_recsys import RecommenderConfig
-
-    if config is None:
-        return None
-    default, changed = RecommenderConfig().to_dict(), {}
-    for key, value in config.to_dict().items():
-        if isinstance(value, dict):
-            section = {k: v for k, v in value.items() if default[key][k] != v}
-            if section:
-                changed[key] = section
-        elif value != default[key]:
-            changed[key] = value
-    return changed or None
+    """What the result file records of ``config``: the settings that differ from the defaults."""
+    return None if config is None else config.changed_settings()
 
 
 def _check_mergeable(previous: dict, out: Path, name: str, args: argparse.Namespace, split: dict,

@@ -1,0 +1,81 @@
+"""Make runs written under another config the tables' rows, once that config is the default.
+
+    python benchmarks/adopt_config_runs.py benchmarks/results/rank-draws3 \\
+        --displaced-to benchmarks/results/rank-draws1 --displaced-config benchmarks/configs/rank-draws1.toml
+
+FOLDER holds ``kgrec evaluate --config FILE.toml`` results named ``<table name>-seed<N>.json``,
+as ``compare_config.py`` reads them. When the defaults become those settings, re-running
+every table (about two hours on 2 cores) would fit the same models again: a run is
+deterministic for its seed and split. So this script moves the kg-recsys rows of each run
+(the full model and any ablation in the file) into the table file of the same split
+(``eval`` for seed 0, ``eval-seedN`` otherwise), with their seconds. It refuses a run whose
+recorded settings are not the current defaults, or whose split differs from the table's.
+
+The rows it replaces go to ``--displaced-to`` under the same names, recording the settings
+of ``--displaced-config`` (the old defaults, as they differ from the new), so that
+``compare_config.py`` sets the old default against the new one. The baselines stay as they
+are. Nothing is written unless every run passes the checks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from kg_recsys import RecommenderConfig
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def adopt(folder: Path, displaced_to: Path, displaced_config: RecommenderConfig, results: Path = RESULTS) -> list[str]:
+    """Move the rows; return one line per table file changed."""
+    writes: dict[Path, dict] = {}
+    report = []
+    for file in sorted(folder.glob("*-seed*.json")):
+        name, seed = file.stem.rsplit("-seed", 1)
+        run = json.loads(file.read_text())
+        table_file = results / ("eval" if seed == "0" else f"eval-seed{seed}") / f"{name}.json"
+        table = json.loads(table_file.read_text())
+        settings = run.get("config")
+        if settings is not None and RecommenderConfig.from_dict(settings).changed_settings() is not None:
+            raise SystemExit(f"{file}: written under {json.dumps(settings)}, which are not the defaults; "
+                             "change the defaults first")
+        if table.get("config") is not None:
+            raise SystemExit(f"{table_file}: written under {json.dumps(table['config'])}, not the defaults")
+        if run["split"] != table["split"] or run["k"] != table["k"]:
+            raise SystemExit(f"{file}: the split differs from {table_file}'s")
+        models = [m for m in run["models"] if m.startswith("kg_recsys")]
+        missing = [m for m in models if m not in table["models"]]
+        if missing:
+            raise SystemExit(f"{file}: {table_file} has no {', '.join(missing)} to replace")
+        displaced = {**{key: value for key, value in table.items() if key not in ("models", "seconds")},
+                     "config": displaced_config.changed_settings(),
+                     "models": {m: table["models"][m] for m in models},
+                     "seconds": {m: table["seconds"][m] for m in models if m in table.get("seconds", {})}}
+        for key in ("models", "seconds"):
+            table[key] = {**table[key], **{m: run[key][m] for m in models if m in run.get(key, {})}}
+        writes[table_file] = table
+        writes[displaced_to / file.name] = displaced
+        report.append(f"{table_file.relative_to(results)}: {', '.join(models)} from {file.name}")
+    if not writes:
+        raise SystemExit(f"{folder}: no <name>-seed<N>.json files")
+    displaced_to.mkdir(parents=True, exist_ok=True)
+    for path, result in writes.items():
+        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="runs written with kgrec evaluate --config")
+    parser.add_argument("--displaced-to", type=Path, required=True, help="where the replaced rows go")
+    parser.add_argument("--displaced-config", type=Path, required=True,
+                        help="TOML of the settings the replaced rows were run under (the old defaults)")
+    args = parser.parse_args(argv)
+    for line in adopt(args.folder, args.displaced_to, RecommenderConfig.from_toml(args.displaced_config)):
+        print(line)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
