@@ -1,13 +1,13 @@
 """kg-recsys under other settings against the tables' runs of the same splits.
 
-    python benchmarks/compare_config.py benchmarks/results/rank-draws3
+    python benchmarks/compare_config.py benchmarks/results/rank-draws1
 
 FOLDER holds ``kgrec evaluate --models kg_recsys --config FILE.toml`` results named
 ``<table name>-seed<N>.json`` (the table names are those of ``benchmarks/results/eval``).
 Each was written, for example, by::
 
     kgrec evaluate ml-100k-kg --protocol warm --seed 1 --models kg_recsys \\
-        --config benchmarks/configs/rank-draws3.toml --out benchmarks/results/rank-draws3/ml-100k-kg_warm-seed1.json
+        --config benchmarks/configs/rank-draws1.toml --out benchmarks/results/rank-draws1/ml-100k-kg_warm-seed1.json
 
 Each is set against the default run of the same split (``eval`` for seed 0,
 ``eval-seedN`` otherwise; the splits must be equal) and that run's strongest baseline
@@ -88,4 +88,4 @@ def _row(name: str, model: str, by_seed: dict[int, dict], seeds: list[int], resu
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(RESULTS / "rank-draws3"))
+    main(sys.argv[1] if len(sys.argv) > 1 else str(RESULTS / "rank-draws1"))

@@ -158,7 +158,8 @@ def test_ranker_patience_counts_from_the_second_epoch(demo, monkeypatch):
     snapshot, config, text = demo
     checks = []
     monkeypatch.setattr(MLPRanker, "eval", lambda self: checks.append(1) or nn.Module.eval(self))
-    config = RecommenderConfig.from_dict({**config.to_dict(), "rank": {"lr": 1e-12, "patience": 1, "epochs": 3}})
+    config = RecommenderConfig.from_dict({**config.to_dict(), "rank": {"lr": 1e-12, "patience": 1, "epochs": 3,
+                                                                           "draws": 1}})  # one ranker's checks
     fit_model(snapshot, config, text, seed=0)
     # First epoch: a check at steps 0, 25, ..., 100. Second: the best state again on the
     # new view, then steps 0 and 25, where the one check without gain stops it.
