@@ -6,11 +6,12 @@ the same texts encodes nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -58,6 +59,22 @@ class _VectorCache:
         self.db.close()
 
 
+@contextlib.contextmanager
+def _transformers_progress(show: bool) -> Iterator[None]:
+    """Let transformers show its own bars ("Loading weights") only if ``show``, and give its
+    global switch back as the caller had it: a library must not flip it for them."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if was_enabled and not show:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled and not show:
+            transformers_logging.enable_progress_bar()
+
+
 class TextEncoder:
     """Encode texts into L2-normalised vectors with a Hugging Face encoder.
 
@@ -80,8 +97,9 @@ class TextEncoder:
         if not Path(self.model_path).is_dir():
             raise FileNotFoundError(f"text model folder {self.model_path!r} does not exist; set [text] model_path "
                                     "to a local Hugging Face model folder (config.json, tokenizer, weights)")
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(self.model_path, local_files_only=True).eval()
+        with _transformers_progress(progress):
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+            self.model = AutoModel.from_pretrained(self.model_path, local_files_only=True).eval()
         self.dim = int(self.model.config.hidden_size)
         self.model_key = self._model_key()
         self._cache = _VectorCache(self.config.cache_dir, self.model_key) if self.config.cache_dir else None

@@ -76,6 +76,14 @@ def test_missing_model_folder_says_what_to_do(tmp_path):
 @pytest.mark.parametrize("progress", [True, False])
 def test_progress_bar_above_the_threshold_unless_turned_off(tmp_path, capsys, progress):
     # kgrec evaluate --no-progress passes progress=False: log files get no bar.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.enable_progress_bar()
     encoder = TextEncoder(TextConfig(cache_dir=None, progress_threshold=2, batch_size=2), progress=progress)
     encoder.encode(["one text", "another text", "a third text"])
-    assert ("encoding text" in capsys.readouterr().err) is progress
+    err = capsys.readouterr().err
+    assert ("encoding text" in err) is progress
+    if not progress:
+        assert "Loading weights" not in err  # transformers' own bar, while loading the model
+    # transformers' global switch is the caller's: it is on again after loading.
+    assert transformers_logging.is_progress_bar_enabled()
