@@ -80,3 +80,6 @@ wait
 .venv/bin/python benchmarks/render_results.py benchmarks/results/eval $(compgen -G "benchmarks/results/eval-seed*" || true) \
     > benchmarks/results/accuracy.md
 echo "wrote benchmarks/results/accuracy.md"
+# shellcheck disable=SC2046
+.venv/bin/python benchmarks/plot_results.py benchmarks/results/eval $(compgen -G "benchmarks/results/eval-seed*" || true) \
+    --out benchmarks/results/accuracy.png
