@@ -46,6 +46,7 @@ def main() -> None:
         "threads": torch.get_num_threads(), "load_seconds": load_seconds, "text_seconds": text_seconds,
         "fit_seconds": fit_seconds, "gnn_seconds": fitted.history[-1]["seconds"],
         "ranker_seconds": fit_seconds - fitted.history[-1]["seconds"],
+        "ranker_draws": config.rank.draws, "ranker_members": config.rank.members,
         "valid_recall@20": [h["valid_recall@20"] for h in fitted.history],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -61,7 +62,8 @@ def main() -> None:
         f"| text vectors (cached after the first run) | {text_seconds:.0f} |\n"
         f"| fit, {result['epochs']} GNN epochs + ranker | {fit_seconds:.0f} |\n"
         f"| of which the GNN epochs (with validation) | {result['gnn_seconds']:.0f} |\n"
-        f"| of which the ranker | {result['ranker_seconds']:.0f} |\n\n"
+        f"| of which the ranker ({result['ranker_draws']} draws of {result['ranker_members']} members) "
+        f"| {result['ranker_seconds']:.0f} |\n\n"
         f"Peak RSS {result['peak_rss_mib']:.0f} MiB. Validation recall@20 by epoch: "
         f"{', '.join(f'{r:.3f}' for r in result['valid_recall@20'])}.\n")
     print(json.dumps(result))
