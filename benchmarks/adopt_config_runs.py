@@ -5,8 +5,9 @@
 
 FOLDER holds ``kgrec evaluate --config FILE.toml`` results named ``<table name>-seed<N>.json``,
 as ``compare_config.py`` reads them. When the defaults become those settings, re-running
-every table (about two hours on 2 cores) would fit the same models again: a run is
-deterministic for its seed and split. So this script moves the kg-recsys rows of each run
+every table (hours on 2 cores) would fit the same models again: a run repeats for its seed
+and split (to the last digit on one machine with the same text cache; README, "Seeds and
+the text cache"). So this script moves the kg-recsys rows of each run
 (the full model and any ablation in the file) into the table file of the same split
 (``eval`` for seed 0, ``eval-seedN`` otherwise), with their seconds. It refuses a run whose
 recorded settings are not the current defaults, or whose split differs from the table's.
@@ -54,7 +55,7 @@ def adopt(folder: Path, displaced_to: Path, displaced_config: RecommenderConfig,
                      "models": {m: table["models"][m] for m in models},
                      "seconds": {m: table["seconds"][m] for m in models if m in table.get("seconds", {})}}
         for key in ("models", "seconds"):
-            table[key] = {**table[key], **{m: run[key][m] for m in models if m in run.get(key, {})}}
+            table[key] = {**table.get(key, {}), **{m: run[key][m] for m in models if m in run.get(key, {})}}
         writes[table_file] = table
         writes[displaced_to / file.name] = displaced
         report.append(f"{table_file.relative_to(results)}: {', '.join(models)} from {file.name}")
