@@ -412,6 +412,9 @@ def _recall_at(fitted: FittedModel, graph: GraphSnapshot, text_vectors, holdout:
         r = row[u]
         truth[r] += 1
         hits[r] += i in best[r]
+    # Capped at k, unlike the tables' hits / relevant, so every user's recall spans 0..1 (a
+    # Douban user holds ~55 target items); the tables' form here lowered Douban both ways
+    # (README, "The trainers' recall differs from the tables'"). _recall_of does the same.
     return float(np.mean(hits / np.minimum(truth, k)))
 
 
