@@ -24,41 +24,39 @@ import json
 import sys
 from pathlib import Path
 
+from compare_config import RESULTS, config_run_files, table_file
 from kg_recsys import RecommenderConfig
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def adopt(folder: Path, displaced_to: Path, displaced_config: RecommenderConfig, results: Path = RESULTS) -> list[str]:
     """Move the rows; return one line per table file changed."""
     writes: dict[Path, dict] = {}
     report = []
-    for file in sorted(folder.glob("*-seed*.json")):
-        name, seed = file.stem.rsplit("-seed", 1)
+    for file, name, seed in config_run_files(folder):
         run = json.loads(file.read_text())
-        table_file = results / ("eval" if seed == "0" else f"eval-seed{seed}") / f"{name}.json"
-        table = json.loads(table_file.read_text())
+        table_path = table_file(results, name, seed)
+        table = json.loads(table_path.read_text())
         settings = run.get("config")
         if settings is not None and RecommenderConfig.from_dict(settings).changed_settings() is not None:
             raise SystemExit(f"{file}: written under {json.dumps(settings)}, which are not the defaults; "
                              "change the defaults first")
         if table.get("config") is not None:
-            raise SystemExit(f"{table_file}: written under {json.dumps(table['config'])}, not the defaults")
+            raise SystemExit(f"{table_path}: written under {json.dumps(table['config'])}, not the defaults")
         if run["split"] != table["split"] or run["k"] != table["k"]:
-            raise SystemExit(f"{file}: the split differs from {table_file}'s")
+            raise SystemExit(f"{file}: the split differs from {table_path}'s")
         models = [m for m in run["models"] if m.startswith("kg_recsys")]
         missing = [m for m in models if m not in table["models"]]
         if missing:
-            raise SystemExit(f"{file}: {table_file} has no {', '.join(missing)} to replace")
+            raise SystemExit(f"{file}: {table_path} has no {', '.join(missing)} to replace")
         displaced = {**{key: value for key, value in table.items() if key not in ("models", "seconds")},
                      "config": displaced_config.changed_settings(),
                      "models": {m: table["models"][m] for m in models},
                      "seconds": {m: table["seconds"][m] for m in models if m in table.get("seconds", {})}}
         for key in ("models", "seconds"):
             table[key] = {**table.get(key, {}), **{m: run[key][m] for m in models if m in run.get(key, {})}}
-        writes[table_file] = table
+        writes[table_path] = table
         writes[displaced_to / file.name] = displaced
-        report.append(f"{table_file.relative_to(results)}: {', '.join(models)} from {file.name}")
+        report.append(f"{table_path.relative_to(results)}: {', '.join(models)} from {file.name}")
     if not writes:
         raise SystemExit(f"{folder}: no <name>-seed<N>.json files")
     displaced_to.mkdir(parents=True, exist_ok=True)

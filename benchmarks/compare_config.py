@@ -30,9 +30,22 @@ from render_results import strongest_baseline
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def table_file(results: Path, name: str, seed: int) -> Path:
+    """The tables' result file of ``name`` on ``seed``'s split: ``eval`` or ``eval-seedN``."""
+    return results / ("eval" if seed == 0 else f"eval-seed{seed}") / f"{name}.json"
+
+
+def config_run_files(folder: Path) -> list[tuple[Path, str, int]]:
+    """``(file, table name, seed)`` of each ``<name>-seed<N>.json`` in ``folder``."""
+    found = []
+    for file in sorted(folder.glob("*-seed*.json")):
+        name, seed = file.stem.rsplit("-seed", 1)
+        found.append((file, name, int(seed)))
+    return found
+
+
 def _default_run(results: Path, name: str, seed: int) -> dict:
-    folder = results / ("eval" if seed == 0 else f"eval-seed{seed}")
-    return json.loads((folder / f"{name}.json").read_text())
+    return json.loads(table_file(results, name, seed).read_text())
 
 
 def _baseline(result: dict) -> tuple[str, float]:
@@ -48,9 +61,8 @@ def _baseline(result: dict) -> tuple[str, float]:
 def main(folder: str, results: Path = RESULTS) -> None:
     """``results`` holds the default runs (``eval``, ``eval-seedN``)."""
     runs: dict[str, dict[int, dict]] = defaultdict(dict)
-    for file in sorted(Path(folder).glob("*-seed*.json")):
-        name, seed = file.stem.rsplit("-seed", 1)
-        runs[name][int(seed)] = json.loads(file.read_text())
+    for file, name, seed in config_run_files(Path(folder)):
+        runs[name][seed] = json.loads(file.read_text())
     if not runs:
         raise SystemExit(f"{folder}: no <name>-seed<N>.json files")
     seeds = sorted({s for by_seed in runs.values() for s in by_seed})

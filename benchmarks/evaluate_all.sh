@@ -76,10 +76,7 @@ for name in "${order[@]}"; do
     sleep 2
 done
 wait
-# shellcheck disable=SC2046
-.venv/bin/python benchmarks/render_results.py benchmarks/results/eval $(compgen -G "benchmarks/results/eval-seed*" || true) \
-    > benchmarks/results/accuracy.md
+mapfile -t seed_folders < <(compgen -G "benchmarks/results/eval-seed*" || true)
+.venv/bin/python benchmarks/render_results.py benchmarks/results/eval "${seed_folders[@]}" > benchmarks/results/accuracy.md
 echo "wrote benchmarks/results/accuracy.md"
-# shellcheck disable=SC2046
-.venv/bin/python benchmarks/plot_results.py benchmarks/results/eval $(compgen -G "benchmarks/results/eval-seed*" || true) \
-    --out benchmarks/results/accuracy.png
+.venv/bin/python benchmarks/plot_results.py benchmarks/results/eval "${seed_folders[@]}" --out benchmarks/results/accuracy.png

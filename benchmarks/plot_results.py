@@ -10,7 +10,6 @@ the means (a bar). The +10% line is the quality bar of cold-item and cross-scena
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from render_results import strongest_baseline  # noqa: E402
+from render_results import seed_runs, strongest_baseline  # noqa: E402
 
 BAR = 10.0  # percent: the cold-item and cross-scenario bar
 
@@ -26,17 +25,13 @@ BAR = 10.0  # percent: the cold-item and cross-scenario bar
 def leads(folders: list[Path]) -> dict[str, tuple[list[float], float]]:
     """Per result name: the relative lead (%) on each seed, and the lead of the means."""
     out = {}
-    for file in sorted(folders[0].glob("*.json")):
-        results = [json.loads(path.read_text()) for path in (folder / file.name for folder in folders)
-                   if path.exists()]
-        results = [r for r in results if "kg_recsys" in r["models"] and strongest_baseline(r)]
+    for name, results in seed_runs(folders).items():
         if not results:
             continue
         key = f"recall@{results[0]['k']}"
         ours = [r["models"]["kg_recsys"][key] for r in results]
         base = [strongest_baseline(r)[1] for r in results]
-        out[file.stem] = ([(o / b - 1) * 100 for o, b in zip(ours, base)],
-                          (sum(ours) / sum(base) - 1) * 100)
+        out[name] = ([(o / b - 1) * 100 for o, b in zip(ours, base)], (sum(ours) / sum(base) - 1) * 100)
     return out
 
 

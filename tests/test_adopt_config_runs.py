@@ -1,6 +1,7 @@
 """Runs under another config become the tables' rows once that config is the default."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from kg_recsys import RecommenderConfig
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.append(str(BENCHMARKS))  # the script imports its neighbour compare_config
 spec = importlib.util.spec_from_file_location("adopt_config_runs", BENCHMARKS / "adopt_config_runs.py")
 adopt_config_runs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(adopt_config_runs)

@@ -65,13 +65,13 @@ def _transformers_progress(show: bool) -> Iterator[None]:
     global switch back as the caller had it: a library must not flip it for them."""
     from transformers.utils import logging as transformers_logging
 
-    was_enabled = transformers_logging.is_progress_bar_enabled()
-    if was_enabled and not show:
+    silence = not show and transformers_logging.is_progress_bar_enabled()
+    if silence:
         transformers_logging.disable_progress_bar()
     try:
         yield
     finally:
-        if was_enabled and not show:
+        if silence:
             transformers_logging.enable_progress_bar()
 
 
