@@ -10,7 +10,8 @@ and split (to the last digit on one machine with the same text cache; README, "S
 the text cache"). So this script moves the kg-recsys rows of each run
 (the full model and any ablation in the file) into the table file of the same split
 (``eval`` for seed 0, ``eval-seedN`` otherwise), with their seconds. It refuses a run whose
-recorded settings are not the current defaults, or whose split differs from the table's.
+recorded settings are not the current defaults, whose split differs from the table's, or
+that was trained with another ``--model-seed`` than its split's seed.
 
 The rows it replaces go to ``--displaced-to`` under the same names, recording the settings
 of ``--displaced-config`` (the old defaults, as they differ from the new), so that
@@ -44,6 +45,10 @@ def adopt(folder: Path, displaced_to: Path, displaced_config: RecommenderConfig,
             raise SystemExit(f"{table_path}: written under {json.dumps(table['config'])}, not the defaults")
         if run["split"] != table["split"] or run["k"] != table["k"]:
             raise SystemExit(f"{file}: the split differs from {table_path}'s")
+        if run.get("model_seed", run["seed"]) != run["seed"]:
+            # The tables train with the split's seed; another model seed is a spread probe.
+            raise SystemExit(f"{file}: trained with --model-seed {run['model_seed']}, not the split's seed "
+                             f"{run['seed']}")
         models = [m for m in run["models"] if m.startswith("kg_recsys")]
         missing = [m for m in models if m not in table["models"]]
         if missing:

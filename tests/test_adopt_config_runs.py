@@ -62,6 +62,7 @@ def test_the_kg_recsys_rows_move_in_and_the_old_ones_move_out(tmp_path):
     ("settings", "not the defaults"),
     ("split", "split differs"),
     ("ablation", "has no kg_recsys_no_kg"),
+    ("model seed", "--model-seed 100"),
 ])
 def test_a_run_that_does_not_fit_is_refused_and_nothing_is_written(tmp_path, problem, message):
     results, runs, old = tmp_path / "results", tmp_path / "runs", tmp_path / "old"
@@ -70,7 +71,8 @@ def test_a_run_that_does_not_fit_is_refused_and_nothing_is_written(tmp_path, pro
     _write(runs / "x_warm-seed0.json", _result(0, {"kg_recsys": 0.33}))  # fine: checked first
     bad = {"settings": _result(0, {"kg_recsys": 0.33}, {"rank": {"draws": DEFAULT_DRAWS + 5}}),
            "split": _result(0, {"kg_recsys": 0.33}, split_size=11),
-           "ablation": _result(0, {"kg_recsys_no_kg": 0.33})}[problem]
+           "ablation": _result(0, {"kg_recsys_no_kg": 0.33}),
+           "model seed": {**_result(0, {"kg_recsys": 0.33}), "model_seed": 100}}[problem]
     _write(runs / "y_warm-seed0.json", bad)
     before = _read(results / "eval" / "x_warm.json")
     with pytest.raises(SystemExit, match=message):

@@ -31,6 +31,9 @@ examples:
   kgrec evaluate ./my-canonical-folder --protocol warm --models popularity,lightgcn --k 10
   # after changing the model, re-run only it and keep the baselines already in the file:
   kgrec evaluate ml-100k-kg --protocol warm --models kg_recsys --merge --out results/warm.json
+  # the same split, trained from another seed (how much of a result is the training's luck):
+  kgrec evaluate douban-cdr --protocol cross-scenario --source-scenario music --target-scenario book \
+      --seed 1 --model-seed 101 --models kg_recsys,popularity
 """
 
 
@@ -48,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-scenario", default=None, metavar="B", help="cross-scenario: the tested scenario")
     parser.add_argument("--k", type=int, default=20, help="cut-off of every metric (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and of every model (default: 0)")
+    parser.add_argument("--model-seed", type=int, default=None, metavar="N",
+                        help="seed of the models' training instead of --seed; the split stays that of --seed, so "
+                             "runs with several model seeds show how much training alone moves a result "
+                             "(recorded in the result file)")
     parser.add_argument("--out", default=None, metavar="FILE.json",
                         help="result file (default: results/<dataset>-<protocol>-seed<N>.json)")
     parser.add_argument("--models", default=None, metavar="A,B,...",
@@ -67,11 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--temporal", action="store_true",
                         help="warm: test each user's latest items; cold-user: reveal the earliest")
     parser.add_argument("--merge", action="store_true",
-                        help="add the results to an existing --out file (same dataset, protocol, seed, k and "
-                             "split), replacing models of the same name and keeping the others")
+                        help="add the results to an existing --out file (same dataset, protocol, seed, model seed, k "
+                             "and split), replacing models of the same name and keeping the others")
     parser.add_argument("--config", default=None, metavar="FILE.toml",
                         help="settings of kg_recsys and its ablations, as for `kgrec train` (default: the "
-                             "defaults); recorded in the result file. --seed still seeds every model")
+                             "defaults); recorded in the result file. --seed (or --model-seed) still seeds every model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -142,8 +149,10 @@ def run(args: argparse.Namespace) -> int:
     if previous is not None:
         _check_mergeable(previous, out, name, args, split.summary(), config)
 
-    result = evaluate(split, scorers, k=args.k, seed=args.seed, progress=not args.no_progress)
-    result = {"dataset": name, **result, "seed": args.seed, "config": _recorded(config),
+    result = evaluate(split, scorers, k=args.k, seed=args.seed, progress=not args.no_progress,
+                      model_seed=args.model_seed)
+    result = {"dataset": name, **result, "seed": args.seed,
+              **({} if args.model_seed is None else {"model_seed": args.model_seed}), "config": _recorded(config),
               "load_seconds": round(loaded - started, 3), "total_seconds": round(time.perf_counter() - started, 3)}
     if previous is not None:
         for key in ("models", "seconds"):
@@ -174,8 +183,8 @@ def _recorded(config) -> dict | None:
 def _check_mergeable(previous: dict, out: Path, name: str, args: argparse.Namespace, split: dict,
                      config) -> None:
     """Results of different splits must never share a table."""
-    expected = {"dataset": name, "protocol": args.protocol, "seed": args.seed, "k": args.k, "split": split,
-                "config": _recorded(config)}
+    expected = {"dataset": name, "protocol": args.protocol, "seed": args.seed, "model_seed": args.model_seed,
+                "k": args.k, "split": split, "config": _recorded(config)}
     for key, value in expected.items():
         if previous.get(key) != value:
             raise CliError(f"--merge: {out} has {key}={json.dumps(previous.get(key))}, this run has "

@@ -227,6 +227,7 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
     chunk_size: int = 256,
+    model_seed: int | None = None,
 ) -> dict:
     """Fit each scorer on ``split.train`` and rank ``split.candidates`` for the test users.
 
@@ -237,6 +238,9 @@ def evaluate(
         seed: passed to ``fit`` and used for tie-breaking. (default: ``0``)
         progress: show a progress bar per model. (default: ``True``)
         chunk_size: test users scored at once. (default: ``256``)
+        model_seed: passed to ``fit`` instead of ``seed``, so that fits with several model
+            seeds on one split (ties broken alike) show how much training alone moves a
+            result. (default: ``None``: ``seed``)
 
     Returns:
         ``{"protocol", "k", "users", "candidates", "split", "models": {name: {"recall@K", "ndcg@K",
@@ -253,10 +257,11 @@ def evaluate(
     users = split.test_users()
     result: dict = {"protocol": split.protocol, "k": k, "users": 0, "candidates": int(len(split.candidates)),
                     "split": split.summary(), "models": {}, "seconds": {}}
+    fit_seed = seed if model_seed is None else model_seed
     for scorer in scorers:
-        torch.manual_seed(seed)
+        torch.manual_seed(fit_seed)
         start = time.perf_counter()
-        fit_scorer(scorer, split, seed)
+        fit_scorer(scorer, split, fit_seed)
         fitted = time.perf_counter()
         wrap = None
         if progress:

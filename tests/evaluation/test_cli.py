@@ -107,3 +107,22 @@ def test_a_bad_config_file_is_a_user_error(tmp_path, capsys):
     assert code == 2
     assert "[rank] draws: must be positive" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_model_seed_retrains_on_the_same_split_and_is_recorded(tmp_path, capsys):
+    common = ["--protocol", "warm", "--k", "10", "--models", "kg_only,bpr_mf", "--cache-dir", str(tmp_path / "c"),
+              "--no-progress"]
+    paths = {name: tmp_path / f"{name}.json" for name in ("plain", "same", "other")}
+    assert main(["evaluate", "demo", *common, "--out", str(paths["plain"])]) == 0
+    assert main(["evaluate", "demo", *common, "--model-seed", "0", "--out", str(paths["same"])]) == 0
+    assert main(["evaluate", "demo", *common, "--model-seed", "7", "--out", str(paths["other"])]) == 0
+    plain, same, other = (json.loads(path.read_text()) for path in paths.values())
+    assert "model_seed" not in plain and same["model_seed"] == 0 and other["model_seed"] == 7
+    assert same["models"] == plain["models"]  # --model-seed equal to --seed changes nothing
+    assert other["split"] == plain["split"] and other["seed"] == plain["seed"] == 0
+    assert other["models"]["kg_only"] == plain["models"]["kg_only"]  # no training draws, ties broken alike
+    assert other["models"]["bpr_mf"] != plain["models"]["bpr_mf"]  # trained from another seed
+    # Runs of different model seeds never share a file.
+    before = paths["other"].read_text()
+    assert main(["evaluate", "demo", *common, "--merge", "--out", str(paths["other"])]) == 2
+    assert "model_seed" in capsys.readouterr().err and paths["other"].read_text() == before
