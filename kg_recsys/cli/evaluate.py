@@ -56,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "runs with several model seeds show how much training alone moves a result "
                              "(recorded in the result file)")
     parser.add_argument("--out", default=None, metavar="FILE.json",
-                        help="result file (default: results/<dataset>-<protocol>-seed<N>.json)")
+                        help="result file (default: results/<dataset>-<protocol>-seed<N>.json, or "
+                             "...-seed<N>-model<M>.json with --model-seed M)")
     parser.add_argument("--models", default=None, metavar="A,B,...",
                         help="comma-separated model names, or 'all' for every registered one (default: "
                              "kg_recsys,popularity,bpr_mf,lightgcn,text_knn,kg_only,user_knn; ablations: "
@@ -130,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("no model to evaluate")
 
     name = dataset_name(args.source)
-    out = Path(args.out or f"results/{name.replace('/', '_')}-{args.protocol}-seed{args.seed}.json")
+    model = "" if args.model_seed is None else f"-model{args.model_seed}"  # one file per fit, none overwritten
+    out = Path(args.out or f"results/{name.replace('/', '_')}-{args.protocol}-seed{args.seed}{model}.json")
     previous = _previous_result(out) if args.merge else None
 
     started = time.perf_counter()

@@ -126,3 +126,13 @@ def test_model_seed_retrains_on_the_same_split_and_is_recorded(tmp_path, capsys)
     before = paths["other"].read_text()
     assert main(["evaluate", "demo", *common, "--merge", "--out", str(paths["other"])]) == 2
     assert "model_seed" in capsys.readouterr().err and paths["other"].read_text() == before
+
+
+def test_a_model_seed_gets_its_own_default_result_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    common = ["evaluate", "demo", "--protocol", "warm", "--models", "kg_only", "--no-progress"]
+    assert main(common) == 0
+    assert main([*common, "--model-seed", "3"]) == 0
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == \
+        ["demo-warm-seed0-model3.json", "demo-warm-seed0.json"]
+    assert "model_seed" not in json.loads((tmp_path / "results" / "demo-warm-seed0.json").read_text())
