@@ -32,8 +32,8 @@ examples:
   # after changing the model, re-run only it and keep the baselines already in the file:
   kgrec evaluate ml-100k-kg --protocol warm --models kg_recsys --merge --out results/warm.json
   # the same split, trained from another seed (how much of a result is the training's luck):
-  kgrec evaluate douban-cdr --protocol cross-scenario --source-scenario music --target-scenario book \
-      --seed 1 --model-seed 101 --models kg_recsys,popularity
+  kgrec evaluate douban-cdr --protocol cross-scenario --source-scenario music \\
+      --target-scenario book --seed 1 --model-seed 101 --models kg_recsys,popularity
 """
 
 
