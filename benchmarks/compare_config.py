@@ -48,7 +48,8 @@ def _default_run(results: Path, name: str, seed: int) -> dict:
     return json.loads(table_file(results, name, seed).read_text())
 
 
-def _baseline(result: dict) -> tuple[str, float]:
+def bar_baseline(result: dict) -> tuple[str, float]:
+    """The baseline the bar reads in ``result``: LightGCN on warm, else the strongest."""
     key = f"recall@{result['k']}"
     if result["protocol"] == "warm":
         return "lightgcn", result["models"]["lightgcn"][key]
@@ -89,7 +90,7 @@ def _row(name: str, model: str, by_seed: dict[int, dict], seeds: list[int], resu
         if model not in reference["models"]:
             raise SystemExit(f"{label} seed {seed}: the default run has no {model} to compare with")
         key = f"recall@{run['k']}"
-        recall, (_, baseline) = run["models"][model][key], _baseline(reference)
+        recall, (_, baseline) = run["models"][model][key], bar_baseline(reference)
         cells.append(f"{recall:.4f} ({(recall / baseline - 1) * 100:+.2f}%)")
         ours.append(recall)
         default.append(reference["models"][model][key])
