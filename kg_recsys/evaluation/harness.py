@@ -235,7 +235,8 @@ def evaluate(
         split: from :func:`kg_recsys.evaluation.make_split`.
         scorers: the models to compare.
         k: the cut-off of every metric. (default: ``20``)
-        seed: passed to ``fit`` and used for tie-breaking. (default: ``0``)
+        seed: passed to ``fit`` (unless ``model_seed`` is given) and used for tie-breaking.
+            (default: ``0``)
         progress: show a progress bar per model. (default: ``True``)
         chunk_size: test users scored at once. (default: ``256``)
         model_seed: passed to ``fit`` instead of ``seed``, so that fits with several model
