@@ -44,7 +44,8 @@ def config_run_files(folder: Path) -> list[tuple[Path, str, int]]:
     return found
 
 
-def _default_run(results: Path, name: str, seed: int) -> dict:
+def table_run(results: Path, name: str, seed: int) -> dict:
+    """The tables' run of ``name`` on ``seed``'s split (see :func:`table_file`)."""
     return json.loads(table_file(results, name, seed).read_text())
 
 
@@ -84,7 +85,7 @@ def _row(name: str, model: str, by_seed: dict[int, dict], seeds: list[int], resu
         if seed not in by_seed or model not in by_seed[seed]["models"]:
             cells.append("")
             continue
-        run, reference = by_seed[seed], _default_run(results, name, seed)
+        run, reference = by_seed[seed], table_run(results, name, seed)
         if run["split"] != reference["split"]:
             raise SystemExit(f"{label} seed {seed}: the split differs from the default run's")
         if model not in reference["models"]:

@@ -25,7 +25,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from compare_config import RESULTS, bar_baseline, table_file
+from compare_config import RESULTS, bar_baseline, table_run
 
 
 def spread_files(folder: Path) -> list[tuple[Path, str, int, int]]:
@@ -58,7 +58,7 @@ def spread_table(folder: Path, results: Path = RESULTS) -> str:
     for name, by_split in fits.items():
         every_ours, every_base = [], []
         for split_seed in sorted(by_split):
-            reference = json.loads(table_file(results, name, split_seed).read_text())
+            reference = table_run(results, name, split_seed)
             runs = {split_seed: reference, **by_split[split_seed]}
             cells, ours, base = [], [], []
             for model_seed in sorted(runs):
