@@ -25,7 +25,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from render_results import strongest_baseline
+from render_results import lead_of_means, strongest_baseline
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -96,9 +96,8 @@ def _row(name: str, model: str, by_seed: dict[int, dict], seeds: list[int], resu
         ours.append(recall)
         default.append(reference["models"][model][key])
         base.append(baseline)
-    mean_base = sum(base) / len(base)
     return (f"| {label} | " + " | ".join(cells) +
-            f" | {(sum(ours) / len(ours) / mean_base - 1) * 100:+.2f}% | {(sum(default) / len(default) / mean_base - 1) * 100:+.2f}% |")
+            f" | {lead_of_means(ours, base):+.2f}% | {lead_of_means(default, base):+.2f}% |")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from compare_config import RESULTS, bar_baseline, table_run
+from render_results import lead_of_means
 
 
 def spread_files(folder: Path) -> list[tuple[Path, str, int, int]]:
@@ -71,11 +72,11 @@ def spread_table(folder: Path, results: Path = RESULTS) -> str:
                 ours.append(recall)
                 base.append(baseline)
             lines.append(f"| {name} | {split_seed} | {bar_baseline(reference)[0]} | {', '.join(cells)} | "
-                         f"{(sum(ours) / sum(base) - 1) * 100:+.2f}% |")
+                         f"{lead_of_means(ours, base):+.2f}% |")
             every_ours += ours
             every_base += base
         lines.append(f"| {name} | all {len(every_ours)} fits | | | "
-                     f"**{(sum(every_ours) / sum(every_base) - 1) * 100:+.2f}%** |")
+                     f"**{lead_of_means(every_ours, every_base):+.2f}%** |")
     return "\n".join(lines)
 
 

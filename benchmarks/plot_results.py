@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from render_results import seed_runs, strongest_baseline  # noqa: E402
+from render_results import lead_of_means, seed_runs, strongest_baseline  # noqa: E402
 
 BAR = 10.0  # percent: the cold-item and cross-scenario bar
 
@@ -31,7 +31,7 @@ def leads(folders: list[Path]) -> dict[str, tuple[list[float], float]]:
         key = f"recall@{results[0]['k']}"
         ours = [r["models"]["kg_recsys"][key] for r in results]
         base = [strongest_baseline(r)[1] for r in results]
-        out[name] = ([(o / b - 1) * 100 for o, b in zip(ours, base)], (sum(ours) / sum(base) - 1) * 100)
+        out[name] = ([(o / b - 1) * 100 for o, b in zip(ours, base)], lead_of_means(ours, base))
     return out
 
 
