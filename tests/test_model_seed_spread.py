@@ -52,3 +52,9 @@ def test_a_fit_of_another_split_is_refused(tmp_path):
         model_seed_spread.spread_table(folder, results)
     with pytest.raises(SystemExit, match="no <name>"):
         model_seed_spread.spread_table(tmp_path / "empty", results)
+
+
+def test_the_readme_model_seed_table_is_this_scripts_output_on_the_committed_results():
+    table = model_seed_spread.spread_table(model_seed_spread.RESULTS / "model-seeds").splitlines()
+    readme = [line.strip() for line in (BENCHMARKS.parent / "README.md").read_text().splitlines()]
+    assert len(table) > 2 and [line for line in table if line not in readme] == []
