@@ -1,7 +1,10 @@
 """Make runs written under another config the tables' rows, once that config is the default.
 
-    python benchmarks/adopt_config_runs.py benchmarks/results/rank-draws3 \\
-        --displaced-to benchmarks/results/rank-draws1 --displaced-config benchmarks/configs/rank-draws1.toml
+    python benchmarks/adopt_config_runs.py FOLDER --displaced-to benchmarks/results/OLD-NAME \\
+        --displaced-config OLD-DEFAULTS.toml
+
+(The ninth round ran it on the three-draw runs, then deleted their folder; its rows went to
+``benchmarks/results/rank-draws1`` with ``benchmarks/configs/rank-draws1.toml``.)
 
 FOLDER holds ``kgrec evaluate --config FILE.toml`` results named ``<table name>-seed<N>.json``,
 as ``compare_config.py`` reads them. When the defaults become those settings, re-running
