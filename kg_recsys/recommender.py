@@ -381,6 +381,7 @@ class Recommender:
             "gnn": {"text_dim": gnn.text_dim, "num_layers": gnn.num_layers,
                     "num_ids": gnn.num_ids},
             "ranker": fitted.ranker is not None, "history": fitted.history,
+            "ranker_history": fitted.ranker_history,
         }
         (folder / "model.json").write_text(json.dumps(meta))
 
@@ -408,7 +409,8 @@ class Recommender:
             ranker.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("ranker.")})
         trained = {t: np.asarray(ids, dtype=str) for t, ids in meta["trained_ids"].items()}
         recommender = Recommender(config)
-        recommender.fitted = FittedModel(config, layout, gnn, ranker, trained, meta.get("history", []))
+        recommender.fitted = FittedModel(config, layout, gnn, ranker, trained, meta.get("history", []),
+                                         meta.get("ranker_history", []))
         recommender.store = store
         recommender._refresh()
         return recommender

@@ -134,6 +134,8 @@ def test_save_load_round_trip_without_pickle(fitted, tmp_path):
     loaded_ids, loaded_scores = loaded.recommend(users, k=10)
     assert loaded_ids.tolist() == ids.tolist()
     np.testing.assert_allclose(loaded_scores, scores, rtol=1e-5, atol=1e-6)
+    assert loaded.fitted.history == fitted.fitted.history
+    assert loaded.fitted.ranker_history == fitted.fitted.ranker_history and fitted.fitted.ranker_history
 
 
 # ---------------------------------------------------------------------- explanations

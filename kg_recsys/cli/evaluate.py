@@ -157,8 +157,10 @@ def run(args: argparse.Namespace) -> int:
               **({} if args.model_seed is None else {"model_seed": args.model_seed}), "config": _recorded(config),
               "load_seconds": round(loaded - started, 3), "total_seconds": round(time.perf_counter() - started, 3)}
     if previous is not None:
-        for key in ("models", "seconds"):
-            result[key] = {**previous.get(key, {}), **result[key]}
+        for key in ("models", "seconds", "training"):
+            merged = {**previous.get(key, {}), **result.get(key, {})}
+            if merged:  # "training" only where a model records it
+                result[key] = merged
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + f".tmp{os.getpid()}")
     temporary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         history = recommender.fitted.history
         summary["epochs"] = len(history)
         summary["last_epoch"] = history[-1] if history else None
+        summary["ranker_draws"] = recommender.fitted.ranker_history
         if not args.no_write_back:
             summary["recommended_written"] = recommender.write_back(k=args.k, model=args.model_name)
             summary["model_name"] = args.model_name

@@ -245,7 +245,8 @@ def evaluate(
 
     Returns:
         ``{"protocol", "k", "users", "candidates", "split", "models": {name: {"recall@K", "ndcg@K",
-        "hit@K", "mrr@K", "precision@K", "coverage@K"}}, "seconds": {name: {"fit", "score"}}}``.
+        "hit@K", "mrr@K", "precision@K", "coverage@K"}}, "seconds": {name: {"fit", "score"}}}``,
+        plus ``"training": {name: ...}`` for the scorers with a ``training_summary()`` method.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -278,6 +279,8 @@ def evaluate(
         result["models"][scorer.name] = metrics
         result["seconds"][scorer.name] = {"fit": round(fitted - start, 3),
                                           "score": round(time.perf_counter() - fitted, 3)}
+        if hasattr(scorer, "training_summary"):  # e.g. where early stopping stopped
+            result.setdefault("training", {})[scorer.name] = scorer.training_summary()
         result["users"] = evaluated
     return result
 

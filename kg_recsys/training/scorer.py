@@ -43,6 +43,15 @@ class KGRecScorer:
                                 progress=self.progress)
         self._view = None
 
+    def training_summary(self) -> dict:
+        """What the harness records of the fit: the GNN's epochs, the epoch it kept (best
+        valid recall), and one record per ranker draw
+        (see :func:`~kg_recsys.training.pipeline.train_ranker`)."""
+        assert self.fitted is not None, "fit() first"
+        recall = [h["valid_recall@20"] for h in self.fitted.history]
+        best = int(np.nanargmax(recall)) if recall and not np.isnan(recall).all() else len(recall) - 1
+        return {"gnn_epochs": len(recall), "gnn_kept_epoch": best, "ranker_draws": self.fitted.ranker_history}
+
     def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         assert self.fitted is not None, "fit() first"
         # The harness scores one context in chunks of users: embed it once.

@@ -152,18 +152,26 @@ def test_only_users_of_several_scenarios_become_new_to_one_of_their_holdout():
     assert new_to[0].sum() == 1 and new_to[2].tolist() == [False, True] and not new_to[1].any()
 
 
-def test_ranker_patience_counts_from_the_second_epoch(demo, monkeypatch):
+def test_ranker_patience_counts_from_the_second_epoch_and_the_untrained_state_is_never_kept(demo, monkeypatch):
     """A ranker that cannot improve (a learning rate of almost zero) still trains its whole
-    first epoch, then stops after ``patience`` checks of the second."""
+    first epoch, then stops after ``patience`` checks of the second; it keeps its first
+    trained state, though the untrained one (the recall order) scores as well."""
     snapshot, config, text = demo
     checks = []
     monkeypatch.setattr(MLPRanker, "eval", lambda self: checks.append(1) or nn.Module.eval(self))
     config = RecommenderConfig.from_dict({**config.to_dict(), "rank": {"lr": 1e-12, "patience": 1, "epochs": 3,
                                                                            "draws": 1}})  # one ranker's checks
-    fit_model(snapshot, config, text, seed=0)
+    fitted = fit_model(snapshot, config, text, seed=0)
     # First epoch: a check at steps 0, 25, ..., 100. Second: the best state again on the
     # new view, then steps 0 and 25, where the one check without gain stops it.
     assert len(checks) == (100 // CHECK_EVERY + 1) + 3
+    (record,) = fitted.ranker_history
+    assert record["epochs"] == 2 and record["checks"] == (100 // CHECK_EVERY + 1) + 2
+    # Ties never replace a kept state, so the first trained state (step 25) is kept: its
+    # last layer has moved from zero, by a hair.
+    assert (record["kept_epoch"], record["kept_step"]) == (0, CHECK_EVERY)
+    assert record["first_epoch_check"] == record["untrained_check"] >= 0
+    assert any(mlp[-1].weight.abs().sum() > 0 for mlp in fitted.ranker.members)
 
 
 def test_loss_settings_are_validated():

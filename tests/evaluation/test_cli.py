@@ -36,6 +36,7 @@ def test_merge_adds_models_to_a_result_of_the_same_split(tmp_path):
     assert merged["models"]["popularity"] == first["models"]["popularity"]
     assert merged["models"]["kg_only"] == first["models"]["kg_only"]  # same split, same seed
     assert set(merged["seconds"]) == set(merged["models"])
+    assert "training" not in merged  # none of these models trains with early stopping
 
 
 def test_merge_refuses_a_result_of_another_split(tmp_path, capsys):
@@ -93,6 +94,11 @@ def test_config_reaches_kg_recsys_and_its_ablations_and_is_recorded(tmp_path, ca
     # Only the settings that differ from the defaults, so a reader sees what was changed.
     assert result["config"] == {"train": {"epochs": 2}, "rank": {"draws": 2}}
     assert 0.0 <= result["models"]["kg_recsys"]["recall@20"] <= 1.0
+    # Where training stopped: the GNN's kept epoch, and each ranker draw's kept state.
+    training = result["training"]["kg_recsys"]
+    assert 0 <= training["gnn_kept_epoch"] < training["gnn_epochs"] <= 2
+    assert [d["draw"] for d in training["ranker_draws"]] == [0, 1]
+    assert all(d["kept_epoch"] is not None and d["kept_check"] >= 0 for d in training["ranker_draws"])
     # Results of another configuration never share a file.
     before = out.read_text()
     assert main(["evaluate", "demo", *common, "--models", "popularity", "--merge"]) == 2
