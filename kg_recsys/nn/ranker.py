@@ -19,8 +19,8 @@ class MLPRanker(nn.Module):
     the item is to the user's history by shared users). The MLP learns how far to trust
     the recall score (:math:`a`, e.g. little for a user new to the item's scenario, whose
     vector comes from another scenario) and a correction (:math:`b`, e.g. popularity
-    there). Both start at zero, so a ranker trained on little data keeps the recall order
-    instead of scrambling it.
+    there). Both start at zero, so a ranker trained on little data stays near the recall
+    order instead of scrambling it.
 
     The statistics are standardised with a mean and scale fixed from the training pairs
     (:meth:`fit_scaler`, saved with the weights): a recall score of size 10 and a share
