@@ -178,10 +178,8 @@ def ceiling(snapshot: GraphSnapshot, source: str, target: str, seed: int, k: int
     users, items = split.test_users(), split.candidates
     parts = signals(split.train, split.context, target, users, items)
     blends = [_Blend(weights, parts, users, items) for weights in itertools.product(GRID, repeat=len(SIGNALS))]
-    column = {int(i): c for c, i in enumerate(items.tolist())}
-    relevant = np.zeros((len(users), len(items)), np.float32)
-    for row, user in enumerate(users.tolist()):
-        relevant[row, [column[int(i)] for i in split.test.item[split.test.user == user] if int(i) in column]] = 1.0
+    test_items = history_matrix(split.test, len(split.context.users), len(split.context.items))
+    relevant = test_items[users][:, items].toarray()
     activity = np.bincount(split.context.interactions.user, minlength=len(split.context.users))[users]
     trees = _Precomputed("cross-fitted trees", cross_fitted_trees(parts, activity, relevant, seed), users, items)
     # One harness call for all: the split's truth and exclusions are built once, and ties
