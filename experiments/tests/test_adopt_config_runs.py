@@ -8,9 +8,9 @@ import pytest
 
 from kg_recsys import RecommenderConfig
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.append(str(BENCHMARKS))  # the script imports its neighbour compare_config
-spec = importlib.util.spec_from_file_location("adopt_config_runs", BENCHMARKS / "adopt_config_runs.py")
+EXPERIMENTS = Path(__file__).resolve().parents[1]
+sys.path.append(str(EXPERIMENTS))  # the scripts import their neighbour compare_config (which adds benchmarks/)
+spec = importlib.util.spec_from_file_location("adopt_config_runs", EXPERIMENTS / "adopt_config_runs.py")
 adopt_config_runs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(adopt_config_runs)
 

@@ -1,19 +1,20 @@
 """Make runs written under another config the tables' rows, once that config is the default.
 
-    python benchmarks/adopt_config_runs.py FOLDER --displaced-to benchmarks/results/OLD-NAME \\
+    python experiments/adopt_config_runs.py FOLDER --displaced-to experiments/results/OLD-NAME \\
         --displaced-config OLD-DEFAULTS.toml
 
-(The ninth round ran it on the three-draw runs, then deleted their folder; its rows went to
-``benchmarks/results/rank-draws1`` with ``benchmarks/configs/rank-draws1.toml``.)
+(Run once on the three-draw runs when three ranker draws became the default; the one-draw
+rows they replaced are ``experiments/results/rank-draws1``, with
+``experiments/configs/rank-draws1.toml``.)
 
 FOLDER holds ``kgrec evaluate --config FILE.toml`` results named ``<table name>-seed<N>.json``,
 as ``compare_config.py`` reads them. When the defaults become those settings, re-running
 every table (hours on 2 cores) would fit the same models again: a run repeats for its seed
-and split (to the last digit on one machine with the same text cache; README, "Seeds and
-the text cache"). So this script moves the kg-recsys rows of each run
+and split (to the last digit on one machine with the same text cache; docs/results.md,
+"Seeds and repeatability"). So this script moves the kg-recsys rows of each run
 (the full model and any ablation in the file) into the table file of the same split
-(``eval`` for seed 0, ``eval-seedN`` otherwise), with their seconds. It refuses a run whose
-recorded settings are not the current defaults, whose split differs from the table's, or
+(``benchmarks/results/eval`` for seed 0, ``eval-seedN`` otherwise), with their seconds.
+It refuses a run whose recorded settings are not the current defaults, whose split differs from the table's, or
 that was trained with another ``--model-seed`` than its split's seed.
 
 The rows it replaces go to ``--displaced-to`` under the same names, recording the settings

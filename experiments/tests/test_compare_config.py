@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.append(str(BENCHMARKS))  # the script imports its neighbour render_results
-spec = importlib.util.spec_from_file_location("compare_config", BENCHMARKS / "compare_config.py")
+EXPERIMENTS = Path(__file__).resolve().parents[1]
+sys.path.append(str(EXPERIMENTS))  # the scripts import their neighbour compare_config (which adds benchmarks/)
+spec = importlib.util.spec_from_file_location("compare_config", EXPERIMENTS / "compare_config.py")
 compare_config = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(compare_config)
 
@@ -67,8 +67,8 @@ def test_an_ablation_the_default_run_lacks_is_refused(tmp_path):
         compare_config.main(str(other), results)
 
 
-def test_the_readme_ranker_draws_table_is_this_scripts_output_on_the_committed_results(capsys):
-    compare_config.main(str(compare_config.RESULTS / "rank-draws1"))
+def test_the_ranker_draws_table_of_the_experiments_readme_is_this_scripts_output_on_the_committed_results(capsys):
+    compare_config.main(str(compare_config.EXPERIMENT_RESULTS / "rank-draws1"))
     table = capsys.readouterr().out.strip().splitlines()
-    readme = (BENCHMARKS.parent / "README.md").read_text().splitlines()
+    readme = (EXPERIMENTS / "README.md").read_text().splitlines()
     assert len(table) > 2 and [line for line in table if line not in readme] == []

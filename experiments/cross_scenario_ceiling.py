@@ -1,6 +1,6 @@
 """How far above popularity can simple collaborative signals get on a cross-scenario split?
 
-    python benchmarks/cross_scenario_ceiling.py --data-dir ../shared/data [--dataset douban-cdr]
+    python experiments/cross_scenario_ceiling.py --data-dir ../shared/data [--dataset douban-cdr]
         [--directions music:book,book:music] [--seeds 0,1,2]
 
 An upper bound, not a model: four signals are blended, and the blend weights are chosen
@@ -27,7 +27,7 @@ half is scored by trees trained on the other half). Its supervision comes from t
 users it is scored on, so it too is an upper bound of what these signals hold, not a model.
 
 Metrics come from the evaluation harness, as for every model in the accuracy tables.
-Writes ``benchmarks/results/cross_scenario_ceiling.json`` and ``.md``.
+Writes ``experiments/results/cross_scenario_ceiling.json`` and ``.md``.
 """
 from __future__ import annotations
 
@@ -211,12 +211,12 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             rows.append(ceiling(snapshot, source, target, seed))
             print(json.dumps(rows[-1]), flush=True)
-    out = Path("benchmarks/results")
+    out = Path(__file__).resolve().parent / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "cross_scenario_ceiling.json").write_text(json.dumps(rows, indent=2))
     lines = [f"# Cross-scenario ceiling of simple signals ({args.dataset})", "",
              "Blend weights chosen on each TEST set, and trees trained on the test users' own items "
-             "(cross-fitted): upper bounds, not models (see `benchmarks/cross_scenario_ceiling.py`).", "",
+             "(cross-fitted): upper bounds, not models (see `experiments/cross_scenario_ceiling.py`).", "",
              "| direction | seed | popularity recall@20 | best blend recall@20 | relative | weights "
              "(light popularity, co-occurrence, neighbours) | cross-fitted trees recall@20 | relative |",
              "|---|---:|---:|---:|---:|---|---:|---:|"]

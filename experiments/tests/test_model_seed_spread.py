@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.append(str(BENCHMARKS))  # the script imports its neighbours compare_config and render_results
-spec = importlib.util.spec_from_file_location("model_seed_spread", BENCHMARKS / "model_seed_spread.py")
+EXPERIMENTS = Path(__file__).resolve().parents[1]
+sys.path.append(str(EXPERIMENTS))  # the scripts import their neighbour compare_config (which adds benchmarks/)
+spec = importlib.util.spec_from_file_location("model_seed_spread", EXPERIMENTS / "model_seed_spread.py")
 model_seed_spread = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(model_seed_spread)
 
@@ -54,7 +54,7 @@ def test_a_fit_of_another_split_is_refused(tmp_path):
         model_seed_spread.spread_table(tmp_path / "empty", results)
 
 
-def test_the_readme_model_seed_table_is_this_scripts_output_on_the_committed_results():
-    table = model_seed_spread.spread_table(model_seed_spread.RESULTS / "model-seeds").splitlines()
-    readme = [line.strip() for line in (BENCHMARKS.parent / "README.md").read_text().splitlines()]
+def test_the_model_seed_table_of_the_experiments_readme_is_this_scripts_output_on_the_committed_results():
+    table = model_seed_spread.spread_table(model_seed_spread.EXPERIMENT_RESULTS / "model-seeds").splitlines()
+    readme = [line.strip() for line in (EXPERIMENTS / "README.md").read_text().splitlines()]
     assert len(table) > 2 and [line for line in table if line not in readme] == []

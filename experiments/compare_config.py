@@ -1,18 +1,18 @@
 """kg-recsys under other settings against the tables' runs of the same splits.
 
-    python benchmarks/compare_config.py benchmarks/results/rank-draws1
+    python experiments/compare_config.py experiments/results/rank-draws1
 
 FOLDER holds ``kgrec evaluate --models kg_recsys --config FILE.toml`` results named
 ``<table name>-seed<N>.json`` (the table names are those of ``benchmarks/results/eval``).
 Each was written, for example, by::
 
     kgrec evaluate ml-100k-kg --protocol warm --seed 1 --models kg_recsys \\
-        --config benchmarks/configs/rank-draws1.toml --out benchmarks/results/rank-draws1/ml-100k-kg_warm-seed1.json
+        --config experiments/configs/rank-draws1.toml --out experiments/results/rank-draws1/ml-100k-kg_warm-seed1.json
 
 Each is set against the default run of the same split (``eval`` for seed 0,
 ``eval-seedN`` otherwise; the splits must be equal) and that run's strongest baseline
 (LightGCN on warm, as the bar reads). Prints a markdown table: Recall@K per seed with the
-relative lead, the mean lead (ratio of the means, as ``render_results.py``) and the
+relative lead, the mean lead (ratio of the means, as ``benchmarks/render_results.py``) and the
 default's mean lead over the same seeds.
 
 An ablation run under the same settings (``--models kg_recsys_no_gnn --merge`` into the same
@@ -25,9 +25,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from render_results import lead_of_means, strongest_baseline
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # render_results builds the accuracy tables and stays there
+from render_results import lead_of_means, strongest_baseline  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = ROOT / "benchmarks" / "results"  # the tables' runs: eval, eval-seedN
+EXPERIMENT_RESULTS = Path(__file__).resolve().parent / "results"  # these scripts' own runs
 
 
 def table_file(results: Path, name: str, seed: int) -> Path:
@@ -101,4 +104,4 @@ def _row(name: str, model: str, by_seed: dict[int, dict], seeds: list[int], resu
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(RESULTS / "rank-draws1"))
+    main(sys.argv[1] if len(sys.argv) > 1 else str(EXPERIMENT_RESULTS / "rank-draws1"))

@@ -1,6 +1,6 @@
 """How far the training's own randomness moves kg-recsys on one split.
 
-    python benchmarks/model_seed_spread.py benchmarks/results/model-seeds
+    python experiments/model_seed_spread.py experiments/results/model-seeds
 
 FOLDER holds ``kgrec evaluate --model-seed M`` results named
 ``<table name>-seed<N>-model<M>.json`` (the table names are those of
@@ -9,14 +9,14 @@ written, for example, by::
 
     kgrec evaluate douban-cdr --protocol cross-scenario --source-scenario music --target-scenario book \\
         --seed 1 --model-seed 101 --models kg_recsys \\
-        --out benchmarks/results/model-seeds/douban-cdr_music-book-seed1-model101.json
+        --out experiments/results/model-seeds/douban-cdr_music-book-seed1-model101.json
 
 The tables' own run of the split (model seed = split seed) joins them as one more fit. Each
 fit is set against the strongest baseline of the tables' run (LightGCN on warm, as the bar
 reads); a LightGCN merged into the fit's file (``--models lightgcn --merge``, same model
 seed) replaces the table's, so that warm compares fits from the same seeds. Prints a
 markdown table: per split, each fit's Recall@K and lead, and the lead of the fits' mean;
-per protocol, the lead over all its fits (ratio of the means, as ``render_results.py``).
+per protocol, the lead over all its fits (ratio of the means, as ``benchmarks/render_results.py``).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from compare_config import RESULTS, bar_baseline, table_run
+from compare_config import EXPERIMENT_RESULTS, RESULTS, bar_baseline, table_run  # also puts benchmarks/ on sys.path
 from render_results import lead_of_means
 
 
@@ -81,4 +81,4 @@ def spread_table(folder: Path, results: Path = RESULTS) -> str:
 
 
 if __name__ == "__main__":
-    print(spread_table(Path(sys.argv[1] if len(sys.argv) > 1 else RESULTS / "model-seeds")))
+    print(spread_table(Path(sys.argv[1] if len(sys.argv) > 1 else EXPERIMENT_RESULTS / "model-seeds")))

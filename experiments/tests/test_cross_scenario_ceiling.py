@@ -8,7 +8,7 @@ import numpy as np
 
 from kg_recsys.evaluation import make_split
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cross_scenario_ceiling.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "cross_scenario_ceiling.py"
 spec = importlib.util.spec_from_file_location("cross_scenario_ceiling", SCRIPT)
 ceiling = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ceiling)
