@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Re-runs every accuracy table of the README: each dataset x protocol in the same harness,
+# Re-runs every accuracy table (benchmarks/results/accuracy.md; docs/results.md and the README
+# copy from it): each dataset x protocol in the same harness,
 # kg-recsys, its ablations and the baselines on the same split, then renders the markdown.
 #
 #   bash benchmarks/evaluate_all.sh [--data-dir DIR] [--jobs N] [--only NAME,NAME] [--lite NAME,NAME] [--merge]

@@ -1,4 +1,5 @@
-"""Render the JSON files of ``kgrec evaluate`` as the markdown tables of the README.
+"""Render the JSON files of ``kgrec evaluate`` as the markdown tables of
+``benchmarks/results/accuracy.md`` (docs/results.md copies them).
 
     python benchmarks/render_results.py benchmarks/results/eval > benchmarks/results/accuracy.md
 
@@ -58,7 +59,8 @@ def strongest_baseline(result: dict) -> tuple[str, float] | None:
 
 def lead_of_means(ours: list[float], base: list[float]) -> float:
     """The relative lead (%) of the mean of ``ours`` over the mean of ``base``: how every
-    "mean relative" of the README is counted (a ratio of means, not a mean of ratios)."""
+    "mean relative" of the README and docs/results.md is counted (a ratio of means, not a
+    mean of ratios)."""
     return (sum(ours) / len(ours) / (sum(base) / len(base)) - 1) * 100
 
 
