@@ -1,14 +1,30 @@
 """The embedded, in-process store (the default): a networkx graph persisted to a folder.
 
-Durability without pickle: every write batch is appended to ``log.jsonl`` and fsync'ed
-before the call returns, so an acknowledged batch survives a crash. Opening the folder
-replays ``base.jsonl`` (the last compaction) and then the log. :meth:`MemoryStore.compact`
-rewrites the state into a new ``base.jsonl`` atomically (write, fsync, rename).
+Durability without pickle: every write batch is appended to ``log.jsonl`` as one line and
+fsync'ed before the call returns, so an acknowledged batch survives a crash. Opening the
+folder replays ``base.jsonl`` (the last compaction) and then the log.
+
+Several processes may open one folder (``kgrec recommend`` while ``kgrec ingest`` runs):
+
+* one writer at a time: the first write takes an exclusive ``fcntl.flock`` on ``lock`` in the
+  folder and holds it until :meth:`MemoryStore.close`; a second writer waits for it up to
+  ``lock_timeout`` seconds, then fails with :class:`StoreLockedError`. Opening and reading
+  take no lock and never write, so readers never wait and never disturb a writer;
+* a reader replays complete lines only: a last line without its newline is a write still in
+  progress (or one that died), never acknowledged, so it is not read and not touched;
+* a torn tail is cut only by the next writer, under the lock, where no one else can be
+  appending; that writer first replays what other writers appended since it opened;
+* :meth:`MemoryStore.compact` (run by a writer automatically once the log holds more than
+  twice the live records) writes ``base.jsonl`` atomically and then empties the log. A
+  reader that saw ``base.jsonl`` replaced while it read starts over; replaying a log that was
+  already folded into the new base is harmless, every record being an idempotent upsert.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -25,27 +41,44 @@ from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Rec
 _LOG = "log.jsonl"
 _BASE = "base.jsonl"
 _VECTORS = "vectors.npz"
+_LOCK = "lock"
+#: Seconds a second writer waits for the first to close the store (an ml-1m ingest takes ~1 min).
+DEFAULT_LOCK_TIMEOUT = 300.0
+#: A reader retries this often if compactions keep replacing ``base.jsonl`` while it reads.
+_READ_ATTEMPTS = 20
+
+
+class StoreLockedError(RuntimeError):
+    """Another process holds the store's writer lock for longer than ``lock_timeout``."""
 
 
 class MemoryStore:
     """networkx-backed :class:`~kg_recsys.store.base.GraphStore`.
 
     Args:
-        path: folder that holds the graph; created if missing. ``None`` keeps the graph in
-            memory only (tests, notebooks). (default: ``None``)
+        path: folder that holds the graph; created at the first write. ``None`` keeps the
+            graph in memory only (tests, notebooks). (default: ``None``)
+        lock_timeout: seconds the first write waits for another process that is writing to
+            the same folder before raising :class:`StoreLockedError`.
+            (default: ``DEFAULT_LOCK_TIMEOUT``, 300)
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.path = Path(path) if path is not None else None
+        self.lock_timeout = float(lock_timeout)
         self.graph = nx.MultiDiGraph()
         self._vectors: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-        self._log = None
-        if self.path is not None:
-            self.path.mkdir(parents=True, exist_ok=True)
-            for name in (_BASE, _LOG):
-                self._replay(self.path / name)
-            self._load_vectors()
-            self._log = open(self.path / _LOG, "a", encoding="utf-8")
+        self._lock = None  # the lock file, open and flock'ed from the first write to close()
+        self._log = None  # log.jsonl opened for appending, only while holding the lock
+        self._base_id: tuple[int, int] | None = None  # (device, inode) of the base.jsonl replayed
+        self._log_end = 0  # bytes of log.jsonl replayed or written: complete lines only
+        self._log_lines = 0
+        self._log_rows = 0  # rows in those log lines; compared with the live records to compact
+        if self.path is not None and self.path.exists():
+            if not self.path.is_dir():
+                raise ValueError(f"{self.path}: not a folder; a memory store is a folder (memory:PATH)")
+            self._load()
 
     def __repr__(self) -> str:
         return f"MemoryStore(path={str(self.path)!r}, nodes={self.graph.number_of_nodes()}, " \
@@ -57,33 +90,144 @@ class MemoryStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # ----------------------------------------------------------------- persistence
-    def _append(self, op: str, rows: list) -> None:
-        if self._log is None:
-            return
-        self._log.write(json.dumps({"op": op, "rows": rows}, ensure_ascii=False) + "\n")
-        self._log.flush()
-        os.fsync(self._log.fileno())
+    # ----------------------------------------------------------------- reading the folder
+    def _base_identity(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.path / _BASE)
+        except FileNotFoundError:
+            return None
+        return info.st_dev, info.st_ino
 
-    def _replay(self, file: Path) -> None:
-        if not file.exists():
-            return
-        with open(file, encoding="utf-8") as handle:
-            lines = handle.readlines()
-        for number, line in enumerate(lines, 1):
+    def _load(self) -> None:
+        """Replay base and log from scratch, starting over if a compaction interferes."""
+        for _ in range(_READ_ATTEMPTS):
+            if self._read_folder():
+                self._vectors = {}
+                self._load_vectors()
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"{self.path}: base.jsonl was replaced {_READ_ATTEMPTS} times while reading it; "
+                           "is a writer compacting in a loop?")
+
+    def _read_folder(self) -> bool:
+        """One attempt; False if ``base.jsonl`` was replaced meanwhile (the log may then be
+        cut, so what was read is not a consistent state)."""
+        self.graph = nx.MultiDiGraph()
+        base_file, log_file = self.path / _BASE, self.path / _LOG
+        try:
+            base = open(base_file, "rb")
+        except FileNotFoundError:
+            base = None
+        try:
+            base_id = None
+            if base is not None:
+                info = os.fstat(base.fileno())
+                base_id = (info.st_dev, info.st_ino)
+                self._replay(base_file, base.read(), first_line=1)
+            try:
+                with open(log_file, "rb") as handle:
+                    data = handle.read()
+            except FileNotFoundError:
+                data = b""
+            end, lines, rows = self._replay(log_file, data, first_line=1)
+            # base is still open here, so its inode cannot be reused by a newer base: an
+            # unchanged (device, inode) means no compaction ran since it was opened.
+            if self._base_identity() != base_id:
+                return False
+        finally:
+            if base is not None:
+                base.close()
+        self._base_id, self._log_end, self._log_lines, self._log_rows = base_id, end, lines, rows
+        return True
+
+    def _replay(self, file: Path, data: bytes, first_line: int) -> tuple[int, int, int]:
+        """Apply the complete lines of ``data``; returns (bytes, lines, rows) applied. A tail
+        without a newline is a write in progress or a torn one, never acknowledged: skipped."""
+        end = data.rfind(b"\n") + 1
+        lines = data[:end].split(b"\n")[:-1] if end else []
+        rows = 0
+        for number, line in enumerate(lines, first_line):
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):  # a torn last write was never acknowledged
-                    self._truncate_torn_tail(file, lines[:-1])
-                    return
-                raise ValueError(f"{file}:{number}: corrupt log record; the store folder was edited by hand?")
-            self._apply(record["op"], record["rows"])
+                op, batch = record["op"], record["rows"]
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{file}:{number}: corrupt log record; the store folder was edited by hand?") from None
+            self._apply(op, batch)
+            rows += len(batch)
+        return end, len(lines), rows
 
-    @staticmethod
-    def _truncate_torn_tail(file: Path, good_lines: list[str]) -> None:
-        with open(file, "w", encoding="utf-8") as handle:
-            handle.writelines(good_lines)
+    # ----------------------------------------------------------------- writing the folder
+    def _become_writer(self) -> None:
+        """Take the writer lock (once), then catch up with the folder as it is now."""
+        if self._lock is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = open(self.path / _LOCK, "a+b")
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    lock.close()
+                    raise StoreLockedError(
+                        f"{self.path}: another process is writing to this store and did not finish within "
+                        f"{self.lock_timeout:g} s; wait for it to end, or use another folder") from None
+                time.sleep(0.05)
+        self._lock = lock
+        try:
+            self._catch_up()
+            self._log = open(self.path / _LOG, "ab")
+        except BaseException:
+            self._release()
+            raise
+
+    def _catch_up(self) -> None:
+        """Under the lock: replay what other writers appended since this store read the
+        folder, and cut a torn tail (no one else can be writing it now)."""
+        log_file = self.path / _LOG
+        size = log_file.stat().st_size if log_file.exists() else 0
+        if self._base_identity() != self._base_id or size < self._log_end:
+            self._load()  # another writer compacted: read everything again
+        else:
+            if size > self._log_end:
+                with open(log_file, "rb") as handle:
+                    handle.seek(self._log_end)
+                    end, lines, rows = self._replay(log_file, handle.read(), first_line=self._log_lines + 1)
+                self._log_end += end
+                self._log_lines += lines
+                self._log_rows += rows
+            self._vectors = {}
+            self._load_vectors()  # another writer may have saved vectors since
+        if size > self._log_end:
+            os.truncate(log_file, self._log_end)
+
+    def _commit(self, op: str, rows: list) -> None:
+        """Append one batch durably (fsync before returning), apply it, compact if due."""
+        if self.path is not None:
+            self._become_writer()
+            data = (json.dumps({"op": op, "rows": rows}, ensure_ascii=False) + "\n").encode("utf-8")
+            self._log.write(data)
+            self._log.flush()
+            os.fsync(self._log.fileno())
+            self._log_end += len(data)
+            self._log_lines += 1
+            self._log_rows += len(rows)
+        self._apply(op, rows)
+        if self.path is not None and self._log_rows > 2 * self._live_records():
+            self.compact()
+
+    def _live_records(self) -> int:
+        return self.graph.number_of_nodes() + self.graph.number_of_edges()
+
+    def _release(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
 
     def _apply(self, op: str, rows: list) -> None:
         if op == "nodes":
@@ -98,9 +242,15 @@ class MemoryStore:
             raise ValueError(f"unknown log operation {op!r}")
 
     def compact(self) -> None:
-        """Rewrite the whole graph as ``base.jsonl`` and empty the log (atomic)."""
+        """Rewrite the whole graph as ``base.jsonl`` and empty the log, under the writer lock.
+
+        Crash-safe in every order: the new base is fsync'ed and renamed into place (and the
+        rename fsync'ed) before the log is cut, so a crash leaves either the old base with the
+        full log or the new base with a log it already contains.
+        """
         if self.path is None:
             return
+        self._become_writer()
         temporary = self.path / (_BASE + ".tmp")
         with open(temporary, "w", encoding="utf-8") as handle:
             nodes = [[label, node_id, data.get("text"), data.get("scenario")]
@@ -121,9 +271,15 @@ class MemoryStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.path / _BASE)
-        if self._log is not None:
-            self._log.close()
-        self._log = open(self.path / _LOG, "w", encoding="utf-8")
+        folder = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+        os.ftruncate(self._log.fileno(), 0)  # opened with O_APPEND: later writes start at 0
+        os.fsync(self._log.fileno())
+        self._base_id = self._base_identity()
+        self._log_end = self._log_lines = self._log_rows = 0
 
     def _load_vectors(self) -> None:
         file = self.path / _VECTORS
@@ -154,8 +310,7 @@ class MemoryStore:
     def upsert_nodes(self, label: str, rows: Sequence[NodeRow]) -> None:
         check_label(label)
         packed = [[label, r["id"], r.get("text"), r.get("scenario")] for r in rows]
-        self._append("nodes", packed)
-        self._apply_nodes(packed)
+        self._commit("nodes", packed)
 
     def _apply_nodes(self, rows: list) -> None:
         for label, node_id, text, scenario in rows:
@@ -179,8 +334,7 @@ class MemoryStore:
         packed = [[r["user_id"], r["item_id"], r.get("scenario") or DEFAULT_SCENARIO, r.get("kind") or DEFAULT_KIND,
                    float(r.get("weight", 1.0) if r.get("weight") is not None else 1.0), r.get("timestamp")]
                   for r in rows]
-        self._append("interactions", packed)
-        self._apply_interactions(packed)
+        self._commit("interactions", packed)
 
     def _apply_interactions(self, rows: list) -> None:
         for user, item, scenario, kind, weight, timestamp in rows:
@@ -193,8 +347,7 @@ class MemoryStore:
         for r in rows:
             check_label(r["src_label"]), check_label(r["dst_label"]), check_relation_name(r["relation"])
             packed.append([r["src_label"], r["src_id"], r["relation"], r["dst_label"], r["dst_id"]])
-        self._append("relations", packed)
-        self._apply_relations(packed)
+        self._commit("relations", packed)
 
     def _apply_relations(self, rows: list) -> None:
         for src_label, src, relation, dst_label, dst in rows:
@@ -250,6 +403,8 @@ class MemoryStore:
     # ----------------------------------------------------------------- vectors and recommendations
     def write_vectors(self, label: str, ids: Sequence[str], vectors: np.ndarray, prop: str = "embedding") -> None:
         check_label(label)
+        if self.path is not None:
+            self._become_writer()  # before touching the table: catching up reloads it
         table = self._vectors.setdefault((label, prop), {})
         for node_id, vector in zip(ids, np.asarray(vectors, dtype=np.float32)):
             table[node_id] = vector
@@ -270,8 +425,7 @@ class MemoryStore:
 
     def replace_recommendations(self, model: str, recommendations: Iterable[Recommendation], at: str) -> None:
         rows = [[model, r.user_id, r.item_id, float(r.score), int(r.rank), at] for r in recommendations]
-        self._append("recommendations", rows)
-        self._apply_recommendations(rows)
+        self._commit("recommendations", rows)
 
     def _apply_recommendations(self, rows: list) -> None:
         for model, user in {(row[0], row[1]) for row in rows}:
@@ -282,7 +436,7 @@ class MemoryStore:
                 self.graph.remove_edges_from(stale)
         for model, user, item, score, rank, at in rows:
             self.graph.add_edge(self._ensure_node(USER, user), self._ensure_node(ITEM, item),
-                                key=f"{RECOMMENDED}|{model}", type=RECOMMENDED,
+                                key=(RECOMMENDED, model), type=RECOMMENDED,  # a tuple: no string key can equal it
                                 model=model, score=score, rank=rank, at=at)
 
     def recommendations(self, user_id: str, model: str) -> list[Recommendation]:
@@ -295,6 +449,5 @@ class MemoryStore:
         return sorted(found, key=lambda r: r.rank)
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        """Close the log and release the writer lock (if this store took it)."""
+        self._release()
