@@ -71,13 +71,20 @@ def attribute_entity_id(attribute: str, value: str) -> str:
 
 
 def interaction_key(scenario: str, kind: str, timestamp: float | None) -> str:
-    """Identity of one interaction between a user and an item.
+    """Identity of one interaction between a user and an item, the same in every store.
 
     Two rows with the same user, item, scenario, kind and timestamp are the same event,
-    so re-ingesting them merges instead of duplicating.
+    so re-ingesting them merges instead of duplicating. Scenario and kind are free text, so
+    each has ``\\`` and ``|`` escaped before the parts are joined with ``|``: then
+    ``("a|b", "c")`` and ``("a", "b|c")`` get different keys, and the key of a value with
+    neither character is what it always was (``movie|rating|978300760.0``).
     """
     stamp = "" if timestamp is None else repr(float(timestamp))
-    return f"{scenario}|{kind}|{stamp}"
+    return f"{_escape_key_part(scenario)}|{_escape_key_part(kind)}|{stamp}"
+
+
+def _escape_key_part(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|") if "|" in text or "\\" in text else text
 
 
 class NodeRow(TypedDict, total=False):

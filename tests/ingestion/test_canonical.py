@@ -144,3 +144,12 @@ def test_reingest_changes_no_count_and_new_rows_extend_the_graph(tmp_path):
     store.close()
     reopened = MemoryStore(tmp_path / "graph")
     assert reopened.counts() == {"nodes": more.nodes, "relationships": more.relationships}
+
+
+def test_scenario_and_kind_with_the_key_separator_are_two_events(tmp_path):
+    # Issue 20, defect 2: (a|b, c) and (a, b|c) went in as two rows and came out as one INTERACTED.
+    folder = tmp_path / "d"
+    write_csv(folder, "interactions.csv", 'user_id,item_id,scenario,kind,timestamp\nu1,i1,a|b,c,5\nu1,i1,a,b|c,5\n')
+    summary = ingest_source(folder, MemoryStore(None), progress=False)
+    assert summary.relationships == {"INTERACTED": 2}
+    assert (summary.rows_read, summary.rejected, summary.duplicates) == (2, 0, 0)

@@ -102,6 +102,16 @@ def test_same_event_merges_and_new_event_adds(store):
     assert weights[("u1", 978300760.0)] == 1.0  # the merged event took the new weight
 
 
+def test_interaction_parts_that_contain_the_key_separator_stay_apart(store):
+    # Issue 20, defect 2: the key was "scenario|kind|stamp", so these three were one event.
+    pairs = [("a|b", "c"), ("a", "b|c"), ("a\\", "|c")]
+    rows = [{"user_id": "u1", "item_id": "i1", "scenario": s, "kind": k, "timestamp": 1.0} for s, k in pairs]
+    store.upsert_interactions(rows)
+    store.upsert_interactions(rows[::-1])  # and the same events again: merged, not added
+    assert store.counts()["relationships"] == {INTERACTED: 3}
+    assert sorted(row[2:4] for row in canonical(store.snapshot())["interactions"]) == sorted(pairs)
+
+
 def test_none_text_does_not_erase(store):
     load(store)
     store.upsert_nodes(ITEM, [{"id": "i1", "text": None, "scenario": None}, {"id": "b1"}])
