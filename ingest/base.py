@@ -191,21 +191,156 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def read_csv(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """CSV records with the line number where each starts (quoted newlines allowed)."""
-    with open(path, "rb") as binary:
-        data = binary.read()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+#: The longest CSV record (all its fields and line breaks) a reader accepts, in characters;
+#: a longer one is rejected as a row. csv's own limit (131,072 by default, a raw ``_csv.Error``
+#: that aborted the file) is raised to this, so the reader's check is the one that applies.
+MAX_RECORD_CHARS = 1_048_576
+#: A quoted field may hold line breaks (a text), but a record spanning more lines than this is
+#: taken as an unclosed quote: its first line is rejected and reading resumes at the next one.
+MAX_RECORD_LINES = 1000
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes kept by surrogateescape
+
+
+@dataclass
+class CsvRecord:
+    """One CSV record: the line it starts on, its fields, its text (for the rejects file), and
+    why it cannot be used as a row (``None`` if it can)."""
+
+    line: int
+    fields: list[str]
+    raw: str
+    error: RowError | None = None
+
+
+class _RunawayRecord(Exception):
+    pass
+
+
+class _Lines:
+    """The lines ``csv.reader`` pulls, stopping a record that grows past the limits."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines, self.pos, self.start, self.chars = lines, 0, 0, 0
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        line = self.lines[self.pos]
+        self.chars += len(line)
+        if self.pos - self.start >= MAX_RECORD_LINES or self.chars > MAX_RECORD_CHARS:
+            raise _RunawayRecord
+        self.pos += 1
+        return line
+
+
+def decode_file(path: Path, data: bytes, encoding: str | None = None) -> str:
+    """The text of a file: UTF-8 (a BOM skipped) unless ``encoding`` is given. Bytes that do
+    not decode are kept as lone surrogates (``surrogateescape``), so the row holding them is
+    rejected by name instead of the whole file being decoded some other way. A file where
+    most lines with non-ASCII bytes fail to decode is in another encoding: that raises
+    :class:`IngestError` naming ``--encoding``."""
+    if encoding is not None:
+        return data.decode(encoding, errors="surrogateescape")
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM):]
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")  # the common case, in one go
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    line = 1
-    for record in reader:
-        yield line, record
-        line = reader.line_num + 1
+        pass
+    lines = data.split(b"\n")
+    wide = [number for number, raw in enumerate(lines, 1) if not raw.isascii()]
+    bad = [number for number in wide if not _decodes(lines[number - 1])]
+    if len(bad) >= 2 and 2 * len(bad) > len(wide):
+        raise IngestError(f"{path}: {len(bad)} of the {len(wide)} lines with non-ASCII bytes are not UTF-8 (the first "
+                          f"is line {bad[0]}), so the file is in another encoding; give it with --encoding "
+                          "(for example --encoding latin-1)")
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def _decodes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """``text`` with undecoded bytes shown as ``\\xNN``, safe to write as UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def read_csv(path: Path, encoding: str | None = None,
+             multiline: Iterable[str] | None = None) -> Iterator[CsvRecord]:
+    """The records of a CSV file whose first record is its header, with the line each starts on.
+
+    What cannot be a row comes back with ``error`` set and reading goes on: a field with
+    bytes that do not decode (named by its header column), a record longer than
+    :data:`MAX_RECORD_CHARS`, malformed quoting, and a quote left open. A quote is taken as
+    left open when its record runs over :data:`MAX_RECORD_LINES` lines or to the end of the
+    file, or spans lines but has the wrong number of columns or a line break in a column
+    not named in ``multiline``; then only the first line is rejected and reading resumes at
+    the next one, so one stray quote costs one row.
+
+    Args:
+        path: the file.
+        encoding: a Python codec name. (default: ``None``, UTF-8 with or without a BOM)
+        multiline: header columns whose quoted values may hold line breaks.
+            (default: ``None``, any column)
+    """
+    if csv.field_size_limit() < MAX_RECORD_CHARS:
+        csv.field_size_limit(MAX_RECORD_CHARS)
+    text = decode_file(path, Path(path).read_bytes(), encoding)
+    undecoded = _UNDECODED.search(text) is not None
+    lines = list(io.StringIO(text, newline=""))  # splits at \n, \r\n and \r, as csv does
+    feed = _Lines(lines)
+    reader = csv.reader(feed, strict=True)
+    header: list[str] | None = None
+    single_line: list[int] = []  # columns where a line break means a quote was left open
+    while True:
+        feed.start, feed.chars = feed.pos, 0
+        try:
+            record = next(reader)
+            problem = None
+            spanned = feed.pos - feed.start
+            if header is not None and spanned > 1 and (
+                    len(record) != len(header) or any("\n" in record[i] or "\r" in record[i]
+                                                      for i in single_line if i < len(record))):
+                problem = (f"a quoted field runs over {spanned} lines, which this column cannot hold: a quote is "
+                           "not closed on this line")
+        except StopIteration:
+            return
+        except _RunawayRecord:
+            problem = (f"the record is longer than {MAX_RECORD_CHARS} characters" if feed.chars > MAX_RECORD_CHARS
+                       else f"a quoted field runs over {MAX_RECORD_LINES} lines: a quote is not closed on this line")
+        except csv.Error as error:
+            problem = f"malformed CSV ({error}): a quote is not closed or is misplaced on this line"
+        line = feed.start + 1
+        if problem is not None:
+            raw = lines[feed.start].rstrip("\r\n")
+            yield CsvRecord(line, [], printable(raw[:1000]), RowError("(row)", problem))
+            feed.pos = feed.start + 1  # resume at the next line, with a fresh reader
+            reader = csv.reader(feed, strict=True)
+            continue
+        raw = "".join(lines[feed.start:feed.pos]).rstrip("\r\n")
+        error = None
+        if undecoded:
+            for index, value in enumerate(record):
+                found = _UNDECODED.search(value)
+                if found:
+                    name = header[index] if header is not None and index < len(header) else f"column {index + 1}"
+                    error = RowError(printable(name), f"byte 0x{ord(found.group()) - 0xDC00:02x} is not valid "
+                                     f"{encoding or 'UTF-8'}: fix it, or give the file's encoding with --encoding")
+                    break
+        if header is None:
+            header = [value.strip() for value in record]
+            allowed = None if multiline is None else set(multiline)
+            single_line = [] if allowed is None else [i for i, name in enumerate(header) if name not in allowed]
+        yield CsvRecord(line, record, printable(raw) if error else raw, error)
 
 
 def require_file(path: Path, what: str) -> Path:

@@ -14,17 +14,24 @@ entities.csv      entity_id [, text]                                           n
 An attribute column ``genre`` with value ``Drama|War`` becomes
 ``Item -[genre]-> Entity(id="genre=Drama", text="Drama")`` and the same for ``War``
 (see :func:`kg_recsys.schema.attribute_entity_id`). Other files in the folder are ignored.
+
+Files are UTF-8 (with or without a BOM) unless an ``encoding`` is given. A row with bytes
+that do not decode, a record over :data:`ingest.base.MAX_RECORD_CHARS` characters, or a
+quote left open is rejected with its file, line and field, and reading goes on (see
+:func:`ingest.base.read_csv`). Every file's header is checked when the source is opened, before
+anything is written.
 """
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import Iterator
 
 from kg_recsys.schema import (DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow,
                               RelationRow, SchemaError, attribute_entity_id)
-from ingest.base import (IngestError, NodeRecord, Rejects, RowError, check_data_relation, optional_text, parse_float,
-                         parse_id, parse_relation, read_csv, require_file)
+from ingest.base import (CsvRecord, IngestError, NodeRecord, Rejects, RowError, check_data_relation, optional_text,
+                         parse_float, parse_id, parse_relation, read_csv, require_file)
 
 INTERACTIONS, ITEMS, USERS, TRIPLES, LINKS, ENTITIES = (
     "interactions.csv", "items.csv", "users.csv", "triples.csv", "links.csv", "entities.csv")
@@ -39,6 +46,8 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ENTITIES: (("entity_id",), ("text",)),
 }
 MULTI_VALUE_SEPARATOR = "|"
+#: The only columns whose quoted values may hold line breaks; one elsewhere means a stray quote.
+TEXT_COLUMNS = ("text",)
 
 
 class CanonicalSource:
@@ -47,16 +56,42 @@ class CanonicalSource:
     Args:
         folder: the dataset folder.
         name: name shown in the summary (default: the folder path).
+        encoding: the files' character encoding, a Python codec name such as ``latin-1``.
+            (default: ``None``, UTF-8 with or without a BOM)
+
+    Raises:
+        IngestError: a file or column is missing, a header is bad, or a file is in another
+            encoding than the one given; nothing has been read into a store yet.
     """
 
-    def __init__(self, folder: str | os.PathLike, name: str | None = None) -> None:
+    def __init__(self, folder: str | os.PathLike, name: str | None = None, encoding: str | None = None) -> None:
         self.folder = Path(folder)
         self.name = name or str(self.folder)
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except LookupError:
+                raise IngestError(f"unknown encoding {encoding!r}: give a Python codec name such as utf-8, latin-1 "
+                                  "or cp1252") from None
+        self.encoding = encoding
         if not self.folder.is_dir():
             raise IngestError(f"{self.folder}: not a folder; give a canonical dataset folder, an .ttl/.nt file "
                               "or a dataset name")
         require_file(self.folder / INTERACTIONS, "user_id,item_id[,scenario,kind,weight,timestamp]")
         self._pending: list[RelationRow] = []
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every file's header (a file without one, even an empty one, is an error; a
+        header with no rows is not), so that a bad file found late cannot leave the files
+        before it written. Raises
+        :class:`~ingest.base.IngestError`."""
+        self._attributes: dict[str, list[str]] = {}
+        for name in COLUMNS:
+            if (self.folder / name).is_file():
+                header, _ = self._header(name)
+                if name in (ITEMS, USERS):
+                    self._attributes[name] = self._attribute_columns(name, header)
 
     def __repr__(self) -> str:
         return f"CanonicalSource({str(self.folder)!r})"
@@ -65,18 +100,18 @@ class CanonicalSource:
         return [self.folder / name for name in COLUMNS if (self.folder / name).is_file()]
 
     # ------------------------------------------------------------------ reading helpers
-    def _records(self, name: str, rejects: Rejects) -> Iterator[tuple[int, dict[str, str], str]]:
-        """Rows of one file as dicts, checking the header; yields ``(line, row, raw)``.
-        Rows with the wrong number of columns are rejected here."""
+    def _header(self, name: str) -> tuple[list[str], Iterator[CsvRecord]]:
+        """Open one file and check its header; returns it and the records after it."""
         path = self.folder / name
         required, _ = COLUMNS[name]
-        records = read_csv(path)
-        try:
-            _, header = next(records)
-        except StopIteration:
+        records = read_csv(path, self.encoding, multiline=TEXT_COLUMNS)
+        first = next(records, None)
+        if first is None:
             raise IngestError(f"{path}: the file is empty; it needs a header line with the columns "
-                              f"{', '.join(required)}") from None
-        header = [column.strip() for column in header]
+                              f"{', '.join(required)}")
+        if first.error is not None:
+            raise IngestError(f"{path}:{first.line}: the header cannot be read ({first.error.message})")
+        header = [column.strip() for column in first.fields]
         missing = [column for column in required if column not in header]
         if missing:
             raise IngestError(f"{path}: required column {missing[0]!r} is missing (header: {','.join(header)}); "
@@ -84,21 +119,31 @@ class CanonicalSource:
         duplicated = sorted({c for c in header if header.count(c) > 1})
         if duplicated:
             raise IngestError(f"{path}: column {duplicated[0]!r} appears twice in the header; rename one")
-        width = len(header)
-        for line, record in records:
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue  # blank line
-            if len(record) != width:
-                rejects.add(path, line, "(row)", f"expected {width} columns ({','.join(header)}), got {len(record)}",
-                            ",".join(record))
-                continue
-            yield line, dict(zip(header, record)), ",".join(record)
+        return header, records
 
-    def _attribute_columns(self, name: str) -> list[str]:
+    def _records(self, name: str, rejects: Rejects) -> Iterator[tuple[int, dict[str, str], str]]:
+        """Rows of one file as dicts, checking the header; yields ``(line, row, raw)``.
+        Records that cannot be rows (see :func:`~ingest.base.read_csv`) and rows with the
+        wrong number of columns are rejected here."""
         path = self.folder / name
-        _, header = next(read_csv(path), (0, []))
+        header, records = self._header(name)
+        width = len(header)
+        for record in records:
+            if record.error is not None:
+                rejects.add(path, record.line, record.error.field, record.error.message, record.raw)
+                continue
+            if not record.fields or (len(record.fields) == 1 and not record.fields[0].strip()):
+                continue  # blank line
+            if len(record.fields) != width:
+                rejects.add(path, record.line, "(row)",
+                            f"expected {width} columns ({','.join(header)}), got {len(record.fields)}", record.raw)
+                continue
+            yield record.line, dict(zip(header, record.fields)), record.raw
+
+    def _attribute_columns(self, name: str, header: list[str]) -> list[str]:
+        path = self.folder / name
         required, optional = COLUMNS[name]
-        columns = [c.strip() for c in header if c.strip() not in required + optional]
+        columns = [c for c in header if c not in required + optional]
         for column in columns:
             try:
                 check_data_relation(column)
@@ -114,7 +159,7 @@ class CanonicalSource:
             if not (self.folder / name).is_file():
                 continue
             path = self.folder / name
-            attributes = self._attribute_columns(name)
+            attributes = self._attributes[name]
             for line, row, raw in self._records(name, rejects):
                 try:
                     node_id = parse_id(row[id_column], id_column)

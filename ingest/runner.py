@@ -70,15 +70,23 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def resolve_source(source: "str | os.PathLike | Source", data_dir: str | os.PathLike | None = None,
-                   cache_dir: str | os.PathLike | None = None) -> Source:
+                   cache_dir: str | os.PathLike | None = None, encoding: str | None = None) -> Source:
     """Turn a source argument into a reader: a dataset name (see
     :data:`ingest.datasets.DATASETS`), ``demo`` / ``demo:SEED``, an ``.ttl``/``.nt`` file,
-    or a canonical dataset folder. A reader object is returned as is."""
+    or a canonical dataset folder. A reader object is returned as is. ``encoding`` is the
+    character encoding of a canonical folder's files (default: UTF-8); the named data sets
+    know their own."""
     if hasattr(source, "nodes") and hasattr(source, "interactions"):
         return source  # type: ignore[return-value]
     from ingest import datasets
 
     text = str(source)
+    path = Path(text)
+    is_folder = not (text == "demo" or text.startswith("demo:") or datasets.is_dataset_name(text)
+                     or path.suffix.lower() in RDF_SUFFIXES)
+    if encoding is not None and not is_folder:
+        raise IngestError(f"--encoding applies to canonical dataset folders only, not to {text!r} (the named data "
+                          "sets read their own encodings; demo and RDF files are UTF-8)")
     if text == "demo" or text.startswith("demo:"):
         seed_text = text.partition(":")[2] or "0"
         if not seed_text.isdigit():
@@ -89,7 +97,6 @@ def resolve_source(source: "str | os.PathLike | Source", data_dir: str | os.Path
         return CanonicalSource(folder, name=text)
     if datasets.is_dataset_name(text):
         return datasets.open_dataset(text, resolve_data_dir(data_dir))
-    path = Path(text)
     if path.suffix.lower() in RDF_SUFFIXES:
         if not path.is_file():
             raise IngestError(f"{path}: RDF file not found")
@@ -99,7 +106,7 @@ def resolve_source(source: "str | os.PathLike | Source", data_dir: str | os.Path
     if path.is_dir():
         from ingest.canonical import CanonicalSource
 
-        return CanonicalSource(path)
+        return CanonicalSource(path, encoding=encoding)
     raise IngestError(f"unknown source {text!r}: give a canonical dataset folder, an .ttl/.nt file, 'demo', or one "
                       f"of the dataset names {', '.join(datasets.DATASET_NAMES)} (with --data-dir or "
                       "KGREC_DATA_DIR pointing at the data)")
@@ -129,7 +136,7 @@ def _slug(name: str) -> str:
 # ------------------------------------------------------------------ ingestion
 def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
                   data_dir: str | os.PathLike | None = None, rejects_path: str | os.PathLike | None = None,
-                  batch_size: int = 5000, progress: bool = True) -> IngestSummary:
+                  batch_size: int = 5000, progress: bool = True, encoding: str | None = None) -> IngestSummary:
     """Ingest one source into ``store``.
 
     Args:
@@ -141,6 +148,8 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
             run with rejects writes ``.kgrec/rejects/<source>.csv``. (default: ``None``)
         batch_size: rows per store write. (default: ``5000``)
         progress: show a tqdm progress bar on stderr. (default: ``True``)
+        encoding: character encoding of a canonical folder's CSV files, a Python codec
+            name such as ``latin-1``. (default: ``None``, UTF-8 with or without a BOM)
 
     Returns:
         An :class:`IngestSummary`.
@@ -148,7 +157,7 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     started = time.perf_counter()
-    reader = resolve_source(source, data_dir)
+    reader = resolve_source(source, data_dir, encoding=encoding)  # a canonical folder's files are checked here
     rejects = Rejects()
     stats = {"rows": 0, "duplicates": 0}
     store.ensure_schema()

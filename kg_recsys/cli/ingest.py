@@ -25,6 +25,9 @@ def register(subparsers) -> None:
                         help="CSV file for rejected rows (default: .kgrec/rejects/<source>.csv when any)")
     parser.add_argument("--batch-size", type=int, default=5000, metavar="N",
                         help="rows per store write (default: 5000)")
+    parser.add_argument("--encoding", default=None, metavar="NAME",
+                        help="character encoding of a canonical folder's CSV files, e.g. latin-1 (default: UTF-8, "
+                             "with or without a BOM; a row that does not decode is rejected)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -45,6 +48,7 @@ def open_cli_store(uri: str):
 def run(args: argparse.Namespace) -> int:
     from ingest import IngestError, ingest_source
     from kg_recsys.schema import SchemaError
+    from kg_recsys.store.memory import StoreLockedError
     from kg_recsys.store.rdf import RdfError
 
     if args.batch_size < 1:
@@ -52,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     store = open_cli_store(args.store)
     try:
         summary = ingest_source(args.source, store, data_dir=args.data_dir, rejects_path=args.rejects,
-                                batch_size=args.batch_size, progress=not args.no_progress)
-    except (IngestError, RdfError, SchemaError) as error:
+                                batch_size=args.batch_size, progress=not args.no_progress, encoding=args.encoding)
+    except (IngestError, RdfError, SchemaError, StoreLockedError) as error:
         raise CliError(str(error)) from None
     finally:
         store.close()
