@@ -14,6 +14,7 @@ never dropped silently.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -243,7 +244,7 @@ def decode_file(path: Path, data: bytes, encoding: str | None = None) -> str:
     rejected by name instead of the whole file being decoded some other way. A file where
     most lines with non-ASCII bytes fail to decode is in another encoding: that raises
     :class:`IngestError` naming ``--encoding``."""
-    if encoding is not None:
+    if encoding is not None and codecs.lookup(encoding).name != "utf-8":
         return data.decode(encoding, errors="surrogateescape")
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM):]
