@@ -18,6 +18,7 @@ per row.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -34,6 +35,7 @@ from kg_recsys.schema import (
 )
 from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Recommendation
 
+log = logging.getLogger(__name__)
 PASSWORD_ENV = "KGREC_NEO4J_PASSWORD"
 CONSTRAINTS_FILE = Path(__file__).resolve().parents[2] / "graphs" / "constraints.cypher"
 #: Property and index names the store writes into Cypher text (after this check).
@@ -249,32 +251,66 @@ class Neo4jStore:
         return None if not found else {"id": node_id, "text": found[0][0], "scenario": found[0][1]}
 
     def snapshot(self) -> GraphSnapshot:
-        """The graph as arrays; node tables are ordered by id."""
-        tables = {}
-        for label in NODE_LABELS:
-            rows = self._read(f"MATCH (n:{_q(label)}) RETURN n.id, n.text, n.scenario ORDER BY n.id")
-            tables[label] = NodeTable.build([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        """The graph as arrays; node tables are ordered by id.
+
+        Read in one transaction. Neo4j reads committed data statement by statement, so an
+        ingest running meanwhile can add a relationship whose endpoint the node statements
+        did not see: such endpoints are read at the end (same transaction) and included, so
+        every relationship in the snapshot has both its nodes, and the count is logged.
+        """
+        with self._session() as session:
+            nodes, interactions, relations, late = session.execute_read(self._snapshot_rows)
+        if late:
+            log.info("snapshot: %d nodes were written while it was read; included", late)
+        tables = {label: NodeTable.build(list(rows), [r[0] for r in rows.values()], [r[1] for r in rows.values()])
+                  for label, rows in ((label, dict(sorted(nodes[label].items()))) for label in NODE_LABELS)}
         index = {label: tables[label].index() for label in NODE_LABELS}
-        rows = self._read(f"MATCH (u:{_q(USER)})-[r:{_q(INTERACTED)}]->(i:{_q(ITEM)}) "
-                          "RETURN u.id, i.id, r.scenario, r.kind, r.weight, r.timestamp")
-        if rows:
-            users, items, scenarios, kinds, weights, stamps = zip(*rows)
-            interactions = InteractionTable(
-                np.fromiter((index[USER][u] for u in users), np.int64, len(rows)),
-                np.fromiter((index[ITEM][i] for i in items), np.int64, len(rows)),
+        if interactions:
+            users, items, scenarios, kinds, weights, stamps = zip(*interactions)
+            n = len(interactions)
+            table = InteractionTable(
+                np.fromiter((index[USER][u] for u in users), np.int64, n),
+                np.fromiter((index[ITEM][i] for i in items), np.int64, n),
                 np.asarray(scenarios, dtype=str), np.asarray(kinds, dtype=str), np.asarray(weights, np.float32),
                 np.asarray([math.nan if t is None else t for t in stamps], np.float64))
         else:
-            interactions = InteractionTable.empty()
-        relations: dict[tuple[str, str, str], tuple[list, list]] = {}
-        excluded = [INTERACTED, RECOMMENDED]
-        for src_label, src, kind, dst_label, dst in self._read(
-                "MATCH (a)-[r]->(b) WHERE NOT type(r) IN $excluded "
-                "RETURN labels(a)[0], a.id, type(r), labels(b)[0], b.id", {"excluded": excluded}):
-            a, b = relations.setdefault((src_label, kind, dst_label), ([], []))
+            table = InteractionTable.empty()
+        pairs: dict[tuple[str, str, str], tuple[list, list]] = {}
+        for src_label, src, kind, dst_label, dst in relations:
+            a, b = pairs.setdefault((src_label, kind, dst_label), ([], []))
             a.append(index[src_label][src]), b.append(index[dst_label][dst])
-        return GraphSnapshot(tables[USER], tables[ITEM], tables[ENTITY], interactions,
-                             {t: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for t, (a, b) in relations.items()})
+        return GraphSnapshot(tables[USER], tables[ITEM], tables[ENTITY], table,
+                             {t: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for t, (a, b) in pairs.items()})
+
+    @staticmethod
+    def _snapshot_rows(tx) -> tuple[dict[str, dict[str, tuple]], list[tuple], list[tuple], int]:
+        """Every read of :meth:`snapshot`, in the one transaction ``tx``."""
+        nodes = {label: {r[0]: (r[1], r[2]) for r in tx.run(f"MATCH (n:{_q(label)}) RETURN n.id, n.text, n.scenario")}
+                 for label in NODE_LABELS}
+        interactions = [tuple(r.values()) for r in tx.run(
+            f"MATCH (u:{_q(USER)})-[r:{_q(INTERACTED)}]->(i:{_q(ITEM)}) "
+            "RETURN u.id, i.id, r.scenario, r.kind, r.weight, r.timestamp")]
+        relations = [tuple(r.values()) for r in tx.run(
+            "MATCH (a)-[r]->(b) WHERE NOT type(r) IN $excluded "
+            "RETURN labels(a)[0], a.id, type(r), labels(b)[0], b.id", {"excluded": [INTERACTED, RECOMMENDED]})]
+        missing: dict[str, set[str]] = defaultdict(set)
+        for u, i, *_ in interactions:
+            missing[USER].add(u), missing[ITEM].add(i)
+        for src_label, src, _, dst_label, dst in relations:
+            missing[src_label].add(src), missing[dst_label].add(dst)
+        late = 0
+        for label, ids in missing.items():
+            ids = sorted(ids - nodes[label].keys())
+            if ids:
+                found = {r[0]: (r[1], r[2]) for r in tx.run(
+                    f"MATCH (n:{_q(check_label(label))}) WHERE n.id IN $ids RETURN n.id, n.text, n.scenario",
+                    {"ids": ids})}
+                if len(found) < len(ids):  # written and deleted again while this ran
+                    raise RuntimeError(f"the graph changed while the snapshot was read ({label} "
+                                       f"{sorted(set(ids) - found.keys())[0]!r} was deleted); take it again")
+                nodes[label].update(found)
+                late += len(found)
+        return nodes, interactions, relations, late
 
     # ----------------------------------------------------------------- vectors
     @staticmethod

@@ -239,6 +239,31 @@ def test_neo4j_store_batches_and_is_idempotent_at_scale(neo4j_store, memory_stor
     assert canonical(neo4j_store.snapshot()) == canonical(memory_store.snapshot())
 
 
+@pytest.mark.neo4j
+def test_neo4j_snapshot_has_the_nodes_of_relationships_written_while_it_reads(neo4j_store, monkeypatch):
+    # Issue 20, defect 5: an entity created between the snapshot's node and relationship reads
+    # raised KeyError: 'kg:749'. Here an "ingest" commits right before the first relationship read.
+    import neo4j
+
+    load(neo4j_store)
+    run, state = neo4j.ManagedTransaction.run, {"written": False}
+
+    def run_with_an_ingest_in_between(tx, query, parameters=None, **kwargs):
+        if not state["written"] and f"[r:`{INTERACTED}`]->" in query and query.startswith("MATCH (u"):
+            state["written"] = True  # set first: the writes below run queries too
+            neo4j_store.upsert_relations([{"src_label": ITEM, "src_id": "i1", "relation": "film.film.genre",
+                                           "dst_label": ENTITY, "dst_id": "genre=Late"}])
+            neo4j_store.upsert_interactions([{"user_id": "late", "item_id": "late-item", "timestamp": 1.0}])
+        return run(tx, query, parameters, **kwargs)
+
+    monkeypatch.setattr(neo4j.ManagedTransaction, "run", run_with_an_ingest_in_between)
+    snapshot = canonical(neo4j_store.snapshot())
+    assert state["written"]
+    assert ("i1", "genre=Late") in snapshot["relations"][(ITEM, "film.film.genre", ENTITY)]
+    assert ("late", "late-item", "default", "interaction", 1.0, 1.0) in snapshot["interactions"]
+    assert "genre=Late" in [row[0] for row in snapshot["nodes"][ENTITY]]
+
+
 # ------------------------------------------------------------------------------ durability (embedded store)
 CRASH_SCRIPT = textwrap.dedent("""
     import os, sys
