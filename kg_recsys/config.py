@@ -121,7 +121,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class RecallConfig:
     #: Best-recall candidates per user handed to the ranker; as many of the most popular
-    #: unseen items join them (see ``training.pipeline.candidate_columns``).
+    #: unseen items join them (see ``serving.ranking.candidate_columns``).
     num_candidates: int = 100
 
     def __post_init__(self) -> None:

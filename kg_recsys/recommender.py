@@ -13,7 +13,6 @@ Example (the demo dataset ships with the package, no download needed)::
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -22,19 +21,14 @@ import numpy as np
 import torch
 
 from kg_recsys.config import RecommenderConfig
-from kg_recsys.graph import GraphLayout
-from kg_recsys.nn import KGRecGNN, average_of
-from kg_recsys.recall import mask_seen
+from kg_recsys.model import CheckpointError, FittedModel, load_checkpoint, read_meta, save_checkpoint
 from kg_recsys.schema import (
     DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id,
 )
+from kg_recsys.serving import ServingIndex, build_index, final_order, rank_candidates, rank_recall, recall_scores, top_k
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
-from kg_recsys.text import TextEncoder, snapshot_text_vectors
-from kg_recsys.training.pipeline import (
-    NODE_TYPES, FittedModel, fit_model, new_ranker, rank_candidates, rank_recall, scoring_view,
-)
 
-_FORMAT_VERSION = 3  # 2: neighbourhood features and a scaler in the ranker; 3: ranker members
+_INDEX_FILE = "index.npz"
 
 
 class UnknownUserError(KeyError):
@@ -85,6 +79,10 @@ class Recommender:
     """Fit on a :class:`~kg_recsys.store.base.GraphStore`, then recommend, serve cold users
     and items, explain and save.
 
+    Requests are answered from a :class:`~kg_recsys.serving.ServingIndex` (vectors and
+    statistics written by ``fit`` and ``save``): no store snapshot, no GNN forward pass and
+    no text model, which loads only for text input or new nodes.
+
     Args:
         config: :class:`~kg_recsys.config.RecommenderConfig`. (default: ``RecommenderConfig()``)
     """
@@ -92,82 +90,104 @@ class Recommender:
     def __init__(self, config: RecommenderConfig | None = None) -> None:
         self.config = config or RecommenderConfig()
         self.fitted: FittedModel | None = None
+        self.index: ServingIndex | None = None
         self.store: GraphStore | None = None
-        self._encoder: TextEncoder | None = None
+        self._snapshot: GraphSnapshot | None = None
+        self._encoder = None
 
     def __repr__(self) -> str:
-        state = "unfitted" if self.fitted is None else \
-            f"users={len(self.snapshot.users)}, items={len(self.snapshot.items)}"
+        state = "unfitted" if self.index is None else f"users={self.index.num_users}, items={self.index.num_items}"
         return f"Recommender({state})"
 
     # ------------------------------------------------------------------ fitting
     @property
-    def encoder(self) -> TextEncoder:
+    def encoder(self):
+        """The text model, loaded at first use."""
         if self._encoder is None:
+            from kg_recsys.text import TextEncoder
+
             self._encoder = TextEncoder(self.config.text, progress=self.config.train.progress)
         return self._encoder
 
     def _text_vectors(self, snapshot: GraphSnapshot) -> dict[str, np.ndarray] | None:
-        return snapshot_text_vectors(snapshot, self.encoder) if self.config.model.use_text else None
+        if not self.config.model.use_text:
+            return None
+        from kg_recsys.text import snapshot_text_vectors
+
+        return snapshot_text_vectors(snapshot, self.encoder)
 
     def fit(self, store: GraphStore) -> "Recommender":
         """Train on everything in ``store``; returns ``self``."""
+        from kg_recsys.training import fit_model
+
         self.store = store
         snapshot = store.snapshot()
         if len(snapshot.interactions) == 0:
             raise ValueError("the store has no interactions to learn from; ingest some first (kgrec ingest ...)")
-        self.fitted = fit_model(snapshot, self.config, self._text_vectors(snapshot))
-        self._refresh(snapshot)
+        text = self._text_vectors(snapshot)
+        self.fitted = fit_model(snapshot, self.config, text)
+        self._reindex(snapshot, text)
         return self
 
-    def _refresh(self, snapshot: GraphSnapshot | None = None) -> None:
-        """Re-embed the graph by a forward pass: how new nodes become recommendable."""
-        self.snapshot = snapshot if snapshot is not None else self.store.snapshot()
-        self._view = scoring_view(self._require_fitted(), self.snapshot, self._text_vectors(self.snapshot))
-        self.vectors = self._view.z
-        self._user_row = self.snapshot.users.index()
-        self._item_row = self.snapshot.items.index()
-        self._item_scenario = self._view.item_scenario - 1  # -1 = unknown scenario
-        self._popularity = np.bincount(self.snapshot.interactions.item, minlength=len(self.snapshot.items))
+    def _reindex(self, snapshot: GraphSnapshot, text: dict[str, np.ndarray] | None = None) -> None:
+        """Embed ``snapshot`` by a forward pass and serve from its index: how new nodes
+        become recommendable."""
+        text = self._text_vectors(snapshot) if text is None else text
+        self._use_index(build_index(self._require_fitted(), snapshot, text))
+        self._snapshot = snapshot
+
+    def _use_index(self, index: ServingIndex) -> None:
+        self.index = index
+        self._user_row = index.user_rows()
+        self._item_row = index.item_rows()
+
+    @property
+    def snapshot(self) -> GraphSnapshot:
+        """The store's graph (read at first use after a load: explanations walk it)."""
+        if self._snapshot is None:
+            self._snapshot = self._require_store().snapshot()
+        return self._snapshot
 
     def _require_fitted(self) -> FittedModel:
         if self.fitted is None:
             raise RuntimeError("the recommender is not fitted: call fit(store) or Recommender.load(path, store)")
         return self.fitted
 
+    def _require_store(self) -> GraphStore:
+        if self.store is None:
+            raise RuntimeError("this recommender has no store: load it with Recommender.load(path, store)")
+        return self.store
+
     # ------------------------------------------------------------------ recommending
     def _candidates(self, scenario: str | None) -> np.ndarray:
         if scenario is None:
-            return np.arange(len(self.snapshot.items))
+            return np.arange(self.index.num_items)
         if scenario not in self.fitted.scenarios:
             raise ValueError(f"unknown scenario {scenario!r}; known: {list(self.fitted.scenarios)}")
-        return np.flatnonzero(self._item_scenario == self.fitted.scenarios.index(scenario))
+        return np.flatnonzero(self.index.item_scenario == self.fitted.scenarios.index(scenario) + 1)
 
-    def _top_k(self, user_vectors: torch.Tensor, users: np.ndarray | None, k: int, scenario: str | None,
-               exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k(self, users: np.ndarray | None, k: int, scenario: str | None, exclude_seen: bool,
+               user_vectors: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Item ids and scores ``[U, k]`` for index rows ``users`` (or for ``user_vectors``)."""
         candidates = self._candidates(scenario)
-        with torch.no_grad():
-            recall = (user_vectors @ self.vectors["item"][torch.from_numpy(candidates)].T).numpy()
-        if exclude_seen and users is not None:
-            inter = self.snapshot.interactions
-            mask_seen(recall, users, candidates, len(self.snapshot.items), inter.user, inter.item)
+        rows = np.zeros(len(user_vectors), np.int64) if users is None else users
+        recall = recall_scores(self.index, rows, candidates, exclude_seen=exclude_seen, user_vectors=user_vectors)
+        scores = order = recall
         if self.fitted.ranker is not None and users is not None and len(candidates):
             # The same candidates and order as in evaluation: the ranker's over best recall
-            # and most popular first, then the rest by recall score (stable sorts).
-            ranked, is_candidate = rank_recall(self.fitted, self._view, users, candidates, recall)
-            top = np.lexsort((-ranked, ~is_candidate), axis=1)[:, :k]
-            scores = np.take_along_axis(ranked, top, axis=1)
-        else:
-            top = np.argsort(-recall, axis=1, kind="stable")[:, :k]
-            scores = np.take_along_axis(recall, top, axis=1)
-        top, scores = top[:, :k], scores[:, :k]
-        ids = self.snapshot.items.ids[candidates[top]]
-        return np.where(np.isfinite(scores), ids, ""), scores
+            # and most popular first, then the rest by recall score.
+            scores, is_candidate = rank_recall(self.fitted.ranker, self.index, users, candidates, recall,
+                                               self.config.recall.num_candidates)
+            order = final_order(scores, is_candidate)
+        top, _ = top_k(order, k)
+        found = np.take_along_axis(scores, np.maximum(top, 0), axis=1)
+        ids = np.where(top >= 0, self.index.item_ids[candidates[np.maximum(top, 0)]], "")
+        return ids, np.where(top >= 0, found, -np.inf).astype(np.float32)
 
     def _popular(self, k: int, scenario: str | None) -> tuple[np.ndarray, np.ndarray]:
         candidates = self._candidates(scenario)
-        order = candidates[np.argsort(-self._popularity[candidates], kind="stable")[:k]]
-        return self.snapshot.items.ids[order], self._popularity[order].astype(np.float32)
+        order = candidates[np.argsort(-self.index.item_count[candidates], kind="stable")[:k]]
+        return self.index.item_ids[order], self.index.item_count[order].astype(np.float32)
 
     def recommend(self, user_ids: str | Sequence[str], k: int = 10, scenario: str | None = None,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +211,7 @@ class Recommender:
                 ids[r, :len(found)], scores[r, :len(found)] = found, value
         if known:
             rows, users = map(np.array, zip(*known))
-            found, value = self._top_k(self.vectors["user"][torch.from_numpy(users)], users, k, scenario, exclude_seen)
+            found, value = self._top_k(users, k, scenario, exclude_seen)
             ids[rows, :found.shape[1]], scores[rows, :found.shape[1]] = found, value
         ids = ids.astype(str)
         return (ids[0], scores[0]) if single else (ids, scores)
@@ -203,12 +223,13 @@ class Recommender:
         if not profile_text.strip():
             raise ValueError("profile_text is empty")
         user = self._text_vectors_for([profile_text])
-        z = self.fitted.gnn.initial({"user": user, "item": user[:0], "entity": user[:0]},
-                                    {"user": torch.tensor([-1]), "item": torch.zeros(0, dtype=torch.long),
-                                     "entity": torch.zeros(0, dtype=torch.long)})["user"]
+        with torch.no_grad():
+            z = self.fitted.gnn.initial({"user": user, "item": user[:0], "entity": user[:0]},
+                                        {"user": torch.tensor([-1]), "item": torch.zeros(0, dtype=torch.long),
+                                         "entity": torch.zeros(0, dtype=torch.long)})["user"]
         # A text-only user has no edges, so layer 0 is all there is; the GNN averages its
         # layers, and an isolated node keeps the same vector in each (residual, no messages).
-        ids, scores = self._top_k(z.detach(), None, k, scenario, exclude_seen=False)
+        ids, scores = self._top_k(None, k, scenario, exclude_seen=False, user_vectors=z)
         return ids[0], scores[0]
 
     def _text_vectors_for(self, texts: list[str]) -> torch.Tensor:
@@ -221,11 +242,12 @@ class Recommender:
         self._require_fitted()
         if item_id not in self._item_row:
             raise KeyError(f"unknown item {item_id!r}")
-        vectors = torch.nn.functional.normalize(self.vectors["item"], dim=-1)
+        vectors = torch.nn.functional.normalize(self.index.item_vectors, dim=-1)
         scores = (vectors @ vectors[self._item_row[item_id]]).numpy()
         scores[self._item_row[item_id]] = -np.inf
-        top = np.argsort(-scores, kind="stable")[:k]
-        return self.snapshot.items.ids[top], scores[top]
+        top, found = top_k(scores[None, :], k)
+        keep = top[0] >= 0
+        return self.index.item_ids[top[0][keep]], found[0][keep]
 
     # ------------------------------------------------------------------ cold start
     def add_items(self, rows: Iterable[dict]) -> None:
@@ -263,7 +285,7 @@ class Recommender:
             self.store.upsert_relations(relations)
         if interactions:
             self.store.upsert_interactions(interactions)
-        self._refresh()
+        self._reindex(self.store.snapshot())
 
     # ------------------------------------------------------------------ explanations
     def explain(self, user_id: str, item_id: str, max_paths: int = 5) -> Explanation:
@@ -271,27 +293,35 @@ class Recommender:
         score split into its recall and ranking parts. Every hop is a relationship that
         exists in the store."""
         self._require_fitted()
-        if user_id not in self._user_row or item_id not in self._item_row:
-            raise KeyError(f"unknown user {user_id!r} or item {item_id!r}")
+        if user_id not in self._user_row:
+            raise KeyError(f"unknown user {user_id!r}")
+        if item_id not in self._item_row:
+            raise KeyError(f"unknown item {item_id!r}")
         u, i = self._user_row[user_id], self._item_row[item_id]
-        zu, zi = self.vectors["user"][u], self.vectors["item"][i]
-        recall_score = float(zu @ zi)
+        recall_score = float(self.index.user_vectors[u] @ self.index.item_vectors[i])
         rank_score = None
         if self.fitted.ranker is not None:
-            rank_score = float(rank_candidates(self.fitted, self._view, np.array([u]),
+            rank_score = float(rank_candidates(self.fitted.ranker, self.index, np.array([u]),
                                                np.array([[i]]), np.array([[recall_score]]))[0, 0])
-        return Explanation(user_id, item_id, recall_score, rank_score, tuple(self._paths(u, i, max_paths)))
+        users, items = self.snapshot.users.index(), self.snapshot.items.index()
+        if user_id not in users or item_id not in items:
+            raise KeyError(f"user {user_id!r} or item {item_id!r} is no longer in the store")
+        paths = self._paths(users[user_id], items[item_id], max_paths)
+        return Explanation(user_id, item_id, recall_score, rank_score, tuple(paths))
 
     def _step(self, label: str, row: int) -> PathStep:
         table = self.snapshot.nodes(label)
         return PathStep(label, str(table.ids[row]), str(table.text[row]))
 
     def _paths(self, u: int, i: int, max_paths: int) -> list[ExplanationPath]:
-        snap, z = self.snapshot, self.vectors
+        snap = self.snapshot
         inter = snap.interactions
         history = np.unique(inter.item[inter.user == u])
         history = history[history != i]
-        item_vectors = torch.nn.functional.normalize(z["item"], dim=-1)
+        # The snapshot's item rows, in index rows (an item added since has no vector: zero).
+        rows = np.array([self._item_row.get(item, -1) for item in snap.items.ids.tolist()], np.int64)
+        item_vectors = torch.nn.functional.normalize(self.index.item_vectors[torch.from_numpy(np.maximum(rows, 0))],
+                                                     dim=-1) * torch.from_numpy(rows >= 0)[:, None]
         closeness = (item_vectors[torch.from_numpy(history)] @ item_vectors[i]).numpy() if len(history) else []
         weight = dict(zip(history.tolist(), np.asarray(closeness, dtype=float).tolist()))
         user_step, target = self._step(USER, u), self._step(ITEM, i)
@@ -347,10 +377,11 @@ class Recommender:
         from datetime import datetime, timezone
 
         self._require_fitted()
+        store = self._require_store()
         at = at or datetime.now(timezone.utc).isoformat(timespec="seconds")
-        for label, node_type in ((ITEM, "item"), (USER, "user")):
-            self.store.write_vectors(label, self.snapshot.nodes(label).ids.tolist(), self.vectors[node_type].numpy())
-        users = self.snapshot.users.ids.tolist()
+        store.write_vectors(ITEM, self.index.item_ids.tolist(), self.index.item_vectors.numpy())
+        store.write_vectors(USER, self.index.user_ids.tolist(), self.index.user_vectors.numpy())
+        users = self.index.user_ids.tolist()
         written = 0
         for start in range(0, len(users), 1000):
             chunk = users[start:start + 1000]
@@ -358,59 +389,35 @@ class Recommender:
             rows = [Recommendation(user, str(item), float(score), rank + 1)
                     for user, user_ids, user_scores in zip(chunk, ids, scores)
                     for rank, (item, score) in enumerate(zip(user_ids, user_scores)) if item]
-            self.store.replace_recommendations(model, rows, at)
+            store.replace_recommendations(model, rows, at)
             written += len(rows)
         return written
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
-        """Save to a folder: ``model.safetensors`` (tensors only) and ``model.json``."""
-        from safetensors.torch import save_file
-
+        """Save to a folder: ``model.safetensors`` (tensors only), ``model.json`` and the
+        serving index ``index.npz`` (plain arrays)."""
         fitted = self._require_fitted()
         folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"gnn.{k}": v.contiguous() for k, v in fitted.gnn.state_dict().items()}
-        if fitted.ranker is not None:
-            tensors.update({f"ranker.{k}": v.contiguous() for k, v in fitted.ranker.state_dict().items()})
-        save_file(tensors, str(folder / "model.safetensors"))
-        gnn = fitted.gnn
-        meta = {
-            "format": _FORMAT_VERSION, "config": self.config.to_dict(), "layout": fitted.layout.to_dict(),
-            "trained_ids": {t: fitted.trained_ids[t].tolist() for t in NODE_TYPES},
-            "gnn": {"text_dim": gnn.text_dim, "num_layers": gnn.num_layers,
-                    "num_ids": gnn.num_ids},
-            "ranker": fitted.ranker is not None, "history": fitted.history,
-            "ranker_history": fitted.ranker_history,
-        }
-        (folder / "model.json").write_text(json.dumps(meta))
+        save_checkpoint(fitted, folder)
+        self.index.save(folder / _INDEX_FILE)
 
     @staticmethod
-    def load(path: str | Path, store: GraphStore) -> "Recommender":
-        """Load a folder written by :meth:`save` (no pickle anywhere) onto ``store``."""
-        from safetensors.torch import load_file
-
+    def load(path: str | Path, store: GraphStore | None = None) -> "Recommender":
+        """Load a folder written by :meth:`save` (no pickle anywhere). Serving reads the
+        saved index only; ``store`` is where new nodes go and explanations come from."""
         folder = Path(path)
-        meta = json.loads((folder / "model.json").read_text())
-        if meta.get("format") != _FORMAT_VERSION:
-            raise ValueError(f"{folder}: model format {meta.get('format')} is not {_FORMAT_VERSION} "
-                             "(saved by another kg-recsys version); train it again with `kgrec train`")
-        config = RecommenderConfig.from_dict(meta["config"])
-        layout = GraphLayout.from_dict(meta["layout"])
-        m = config.model
-        gnn = KGRecGNN(NODE_TYPES, layout.edge_types, meta["gnn"]["num_ids"], text_dim=meta["gnn"]["text_dim"],
-                       hidden_dim=m.hidden_dim, num_layers=meta["gnn"]["num_layers"], use_text=m.use_text,
-                       use_id_embeddings=m.use_id_embeddings, dropout=m.dropout)
-        tensors = load_file(str(folder / "model.safetensors"))
-        gnn.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("gnn.")})
-        ranker = None
-        if meta["ranker"]:
-            ranker = average_of([new_ranker(config, len(layout.scenarios)) for _ in range(config.rank.draws)])
-            ranker.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("ranker.")})
-        trained = {t: np.asarray(ids, dtype=str) for t, ids in meta["trained_ids"].items()}
-        recommender = Recommender(config)
-        recommender.fitted = FittedModel(config, layout, gnn, ranker, trained, meta.get("history", []),
-                                         meta.get("ranker_history", []))
+        meta = read_meta(folder)
+        if not (folder / _INDEX_FILE).is_file():
+            raise CheckpointError(f"{folder / _INDEX_FILE}: missing; train again with `kgrec train`")
+        fitted = load_checkpoint(folder, meta)
+        try:
+            index = ServingIndex.load(folder / _INDEX_FILE)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(f"{folder / _INDEX_FILE}: unreadable ({error}); train again with `kgrec train`") \
+                from None
+        recommender = Recommender(fitted.config)
+        recommender.fitted = fitted
         recommender.store = store
-        recommender._refresh()
+        recommender._use_index(index)
         return recommender

@@ -130,7 +130,7 @@ from ingest import load_snapshot
 from kg_recsys import RecommenderConfig
 from kg_recsys.evaluation import create_scorer, evaluate, format_table, make_split
 from kg_recsys.evaluation.analysis import bucket_recall, pca_2d, plot_buckets, plot_projection
-from kg_recsys.training.scorer import KGRecScorer
+from kg_recsys.evaluation.kgrec_scorer import KGRecScorer
 
 K = 20
 snapshot = load_snapshot("demo")

@@ -15,6 +15,7 @@ import torch
 
 from ingest import ingest_source
 from kg_recsys import MemoryStore, Recommender, RecommenderConfig, UnknownUserError
+from kg_recsys.model import CheckpointError
 
 CONFIG = {"train": {"epochs": 3, "progress": False}}
 HORROR = ("genre=ghost story", "genre=slasher")
@@ -124,10 +125,12 @@ def test_similar_items(fitted):
 # ---------------------------------------------------------------------- persistence
 def test_save_load_round_trip_without_pickle(fitted, tmp_path):
     fitted.save(tmp_path / "model")
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["index.npz", "model.json", "model.safetensors"]
     for path in (tmp_path / "model").iterdir():
         head = path.read_bytes()[:2]
         assert head[:1] != b"\x80", f"{path.name} looks like a pickle"
+    with np.load(tmp_path / "model" / "index.npz", allow_pickle=False) as archive:
+        assert all(archive[name].dtype != object for name in archive.files)
     loaded = Recommender.load(tmp_path / "model", fitted.store)
     users = ["u001", "u005", "u100"]
     ids, scores = fitted.recommend(users, k=10)
@@ -138,6 +141,39 @@ def test_save_load_round_trip_without_pickle(fitted, tmp_path):
     assert loaded.fitted.ranker_history == fitted.fitted.ranker_history and fitted.fitted.ranker_history
 
 
+class _NoSnapshotStore:
+    """A store that fails the test if serving reads a snapshot from it."""
+
+    def snapshot(self):
+        raise AssertionError("serving read a store snapshot")
+
+
+def test_a_loaded_model_serves_from_its_index_alone_as_a_fresh_forward_pass_does(fitted, tmp_path):
+    fitted.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model", _NoSnapshotStore())
+    users = fitted.index.user_ids[:50].tolist()
+    ids, scores = loaded.recommend(users, k=20)
+    assert loaded.similar_items(str(ids[0][0]), k=5)[0].size == 5
+    # The same fitted model re-embedding the store's graph now, by a full forward pass.
+    fresh = Recommender(fitted.config)
+    fresh.fitted, fresh.store = fitted.fitted, fitted.store
+    fresh._reindex(fitted.store.snapshot())
+    fresh_ids, fresh_scores = fresh.recommend(users, k=20)
+    assert ids.tolist() == fresh_ids.tolist()
+    np.testing.assert_allclose(scores, fresh_scores, rtol=1e-5, atol=1e-5)
+
+
+def test_a_corrupt_checkpoint_is_one_clear_error(fitted, tmp_path):
+    fitted.save(tmp_path / "model")
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="model.safetensors: corrupt or truncated"):
+        Recommender.load(tmp_path / "model", fitted.store)
+    (tmp_path / "model" / "index.npz").unlink()
+    with pytest.raises(CheckpointError, match="index.npz: missing"):
+        Recommender.load(tmp_path / "model", fitted.store)
+
+
 # ---------------------------------------------------------------------- explanations
 def test_explain_paths_exist_in_the_store(fitted):
     store = fitted.store
@@ -146,9 +182,9 @@ def test_explain_paths_exist_in_the_store(fitted):
         for item in fitted.recommend(user, k=3)[0]:
             explanation = fitted.explain(user, str(item))
             assert explanation.paths, f"no path from {user} to {item}"
-            u, i = fitted.snapshot.users.index()[user], fitted.snapshot.items.index()[str(item)]
+            u, i = fitted.index.user_rows()[user], fitted.index.item_rows()[str(item)]
             assert explanation.recall_score == pytest.approx(
-                float(fitted.vectors["user"][u] @ fitted.vectors["item"][i]), rel=1e-5)
+                float(fitted.index.user_vectors[u] @ fitted.index.item_vectors[i]), rel=1e-5)
             assert explanation.rank_score is not None
             weights = [p.weight for p in explanation.paths]
             assert weights == sorted(weights, reverse=True)

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(store, config, seed: int, progress: bool) -> dict | None:
     try:
         from kg_recsys.evaluation import create_scorer, evaluate, format_table, make_split
-        from kg_recsys.training.scorer import KGRecScorer
+        from kg_recsys.evaluation.kgrec_scorer import KGRecScorer
     except ImportError as error:  # the evaluation package is optional for the demo
         print(f"(skipped: kg_recsys.evaluation is not available: {error})")
         return None

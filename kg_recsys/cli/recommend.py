@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     store = open_cli_store(args.store)
     try:
         recommender = load_model(args.model_dir, store)
-        known = set(recommender.snapshot.users.ids.tolist())
+        index = recommender.index
+        known = index.user_rows()
         missing = [u for u in args.users if u not in known]
         if missing:
             raise CliError(f"unknown user(s) {', '.join(missing)} (not in {args.store}); ingest them first, "
@@ -60,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
         if args.text is not None:
             ids, scores = recommender.recommend_for_text(args.text, k=args.k, scenario=args.scenario)
             results.append((f"text: {args.text}", ids, scores))
-        items = recommender.snapshot.items
-        row = items.index()
+        row = index.item_rows()
+        names = ("", *scenarios)  # the index's scenario column: 0 = unknown
     finally:
         store.close()
 
     def entries(ids, scores):
         return [{"rank": rank + 1, "item": str(i), "score": round(float(s), 6),
-                 "scenario": str(items.scenario[row[i]]), "text": str(items.text[row[i]])}
+                 "scenario": names[index.item_scenario[row[i]]], "text": str(index.item_text[row[i]])}
                 for rank, (i, s) in enumerate(zip(ids, scores)) if i]
 
     if args.json:

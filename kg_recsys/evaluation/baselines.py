@@ -23,7 +23,6 @@ vector through its neighbours (no retraining). BPR-MF has no such path.
 from __future__ import annotations
 
 import contextlib
-import copy
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -37,6 +36,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
+from kg_recsys.training.early_stopping import EarlyStopping
 
 VectorsFn = Callable[[GraphSnapshot], dict[str, np.ndarray]]
 
@@ -162,7 +162,7 @@ class _BPRTrainer:
 
     def _run(self, module: torch.nn.Module, step: Callable, valid_recall: Callable[[], float] | None) -> dict:
         optimizer = torch.optim.Adam(module.parameters(), lr=self.config.lr)
-        best, best_state, bad, history = -1.0, None, 0, []
+        stopper, history = EarlyStopping(self.config.patience), []
         for epoch in range(1, self.config.epochs + 1):
             module.train()
             total = 0.0
@@ -177,15 +177,12 @@ class _BPRTrainer:
                 module.eval()
                 with torch.no_grad():
                     recall = valid_recall()
-                if recall > best:
-                    best, best_state, bad = recall, copy.deepcopy(module.state_dict()), 0
-                else:
-                    bad += 1
-                    if bad >= self.config.patience:
-                        break
-        if best_state is not None:
-            module.load_state_dict(best_state)
+                stopper.update(recall, module)
+                if stopper.should_stop:
+                    break
+        stopper.restore(module)
         module.eval()
+        best = stopper.best if stopper.best_state is not None else -1.0
         return {"epochs": epoch, "best_valid_recall@20": best, "loss": history[-1] if history else float("nan")}
 
 

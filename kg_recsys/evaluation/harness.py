@@ -25,6 +25,7 @@ import torch
 
 from kg_recsys.evaluation.metrics import METRICS, coverage, metric_names, per_user_metrics
 from kg_recsys.evaluation.splits import Split
+from kg_recsys.serving.ranking import top_k
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
 
@@ -107,7 +108,7 @@ def ranked_chunks(
         rows, items = exclude.rows(chunk)
         cols = column[items]
         scores[torch.as_tensor(rows[cols >= 0]), torch.as_tensor(cols[cols >= 0])] = -torch.inf
-        yield start, _top_k(scores, _tie_keys(seed, chunk, candidates), width)
+        yield start, top_k(scores, width, _tie_keys(seed, chunk, candidates))[0]
 
 
 def rank_metrics(
@@ -200,24 +201,6 @@ def _tie_keys(seed: int, users: np.ndarray, items: np.ndarray) -> torch.Tensor:
     for row, user in enumerate(users.tolist()):
         keys[row] = np.random.default_rng((seed, user)).random(n_items)[items]
     return torch.from_numpy(keys)
-
-
-def _top_k(scores: torch.Tensor, keys: torch.Tensor, k: int) -> np.ndarray:
-    """Column indices of the ``k`` best scores per row, best first, ties broken by the
-    larger key; ``-1`` where fewer than ``k`` scores are finite.
-
-    Shapes:
-        scores, keys: ``[U, C]`` -> ``[U, k]``.
-    """
-    kth = torch.topk(scores, k, dim=1).values[:, -1:]
-    # Everything above the k-th score is in; the tied items fill the rest by key.
-    pick = torch.where(scores > kth, 2.0, torch.where(scores == kth, keys, -1.0))
-    top = torch.topk(pick, k, dim=1).indices
-    chosen_scores = torch.gather(scores, 1, top).numpy()
-    chosen_keys = torch.gather(keys, 1, top).numpy()
-    order = np.lexsort((-chosen_keys, -chosen_scores), axis=-1)
-    top = np.take_along_axis(top.numpy(), order, axis=1)
-    return np.where(np.isneginf(np.take_along_axis(chosen_scores, order, axis=1)), -1, top)
 
 
 def evaluate(

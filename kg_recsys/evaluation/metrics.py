@@ -28,6 +28,22 @@ import numpy as np
 METRICS: Final = ("recall", "ndcg", "hit", "mrr", "precision")
 
 
+def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int, *, capped: bool = False) -> np.ndarray:
+    """Per-user Recall@K from a hit matrix (the one definition; see the module docstring).
+
+    Args:
+        hits: ``[U, <=K]`` bool, as in :func:`per_user_metrics`.
+        n_relevant: relevant items per user (> 0).
+        k: the cut-off.
+        capped: divide by :math:`\\min(|R|, K)` instead of :math:`|R|`, so that every
+            user's recall spans 0..1 (the trainers' early stopping uses it: a Douban user
+            holds ~55 target items, and the uncapped form lowered Douban both ways).
+    """
+    n_relevant = np.asarray(n_relevant, dtype=np.float64)
+    denominator = np.minimum(n_relevant, k) if capped else n_relevant
+    return np.asarray(hits, dtype=bool).sum(axis=1) / denominator
+
+
 def per_user_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
     """Per-user metrics from a hit matrix.
 
@@ -58,7 +74,7 @@ def per_user_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[s
     ideal = np.cumsum(discount)[np.minimum(n_relevant, k).astype(np.int64) - 1]
     first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
     return {
-        "recall": n_hits / n_relevant,
+        "recall": recall_at_k(hits, n_relevant, k),
         "ndcg": dcg / ideal,
         "hit": (n_hits > 0).astype(np.float64),
         "mrr": np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0),

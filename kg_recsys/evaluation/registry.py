@@ -45,14 +45,14 @@ class UnknownScorerError(KeyError):
 
 
 def _kg_recsys(ctx: EvalContext) -> Scorer:
-    from kg_recsys.training.scorer import KGRecScorer
+    from kg_recsys.evaluation.kgrec_scorer import KGRecScorer
 
     return KGRecScorer(ctx.config, progress=ctx.progress)
 
 
 def _ablation(name: str, **model_changes: bool) -> ScorerFactory:
     def factory(ctx: EvalContext) -> Scorer:
-        from kg_recsys.training.scorer import ablation
+        from kg_recsys.evaluation.kgrec_scorer import ablation
 
         return ablation(name, progress=ctx.progress, config=ctx.config, **model_changes)
 

@@ -1,4 +1,8 @@
-"""Trainers and the fitted-model bundle (apart from the models and from evaluation)."""
-from kg_recsys.training.pipeline import FittedModel, GNNTrainer, ScoringView, embed, fit_model, score_items, scoring_view
+"""Trainers (apart from the models, the fitted model and evaluation): the one early-stopping
+rule, the GNN trainer, the ranker trainer and ``fit_model``, which runs them in order."""
+from kg_recsys.training.early_stopping import EarlyStopping
+from kg_recsys.training.fit import fit_model
+from kg_recsys.training.gnn_trainer import GNNTrainer
+from kg_recsys.training.ranker_trainer import train_ranker
 
-__all__ = ["FittedModel", "GNNTrainer", "ScoringView", "embed", "fit_model", "score_items", "scoring_view"]
+__all__ = ["EarlyStopping", "GNNTrainer", "fit_model", "train_ranker"]

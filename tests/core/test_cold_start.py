@@ -7,7 +7,8 @@ from ingest import ingest_source
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.store import MemoryStore
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
-from kg_recsys.training import embed, fit_model
+from kg_recsys.model import embed
+from kg_recsys.training import fit_model
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,13 @@ from kg_recsys.store import MemoryStore
 from kg_recsys.store.base import InteractionTable
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training import fit_model
-from kg_recsys.training.pipeline import (
-    CHECK_EVERY, GNNTrainer, _hard_negatives, _holdout_candidates, _new_to_scenario, _pair_stats,
-    candidate_columns, item_scenarios, score_items, scoring_view,
+from kg_recsys.model import item_scenarios
+from kg_recsys.serving import build_index, candidate_columns, score_items
+from kg_recsys.serving.ranking import pair_stats as _pair_stats
+from kg_recsys.training import GNNTrainer
+from kg_recsys.training.ranker_trainer import (
+    CHECK_EVERY, hard_negatives as _hard_negatives, holdout_candidates as _holdout_candidates,
+    new_to_scenario as _new_to_scenario,
 )
 
 
@@ -71,7 +75,7 @@ def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo, demo_
     user = int(inter.user[0])
     # The user forgets their movies: new to that scenario.
     keep = ~((inter.user == user) & (inter.scenario == "movies"))
-    view = scoring_view(fitted, snapshot.with_interactions(inter.select(keep)), text)
+    view = build_index(fitted, snapshot.with_interactions(inter.select(keep)), text)
     scenario = item_scenarios(snapshot, fitted.scenarios)
     book, movie = np.flatnonzero(scenario == 0)[0], np.flatnonzero(scenario == 1)[0]
     stats = _pair_stats(view, np.array([user, user]), np.array([book, movie]), np.zeros(2, np.float32)).numpy()
@@ -118,7 +122,7 @@ def test_users_and_items_drop_their_ids_at_their_own_rates():
     trainer.generator = torch.Generator().manual_seed(0)
     trainer.layout = type("Layout", (), {"scenarios": ("default",)})()
     trainer.num_users, trainer.num_items = 1000, 1000
-    trainer.edge_index, trainer.interaction_types = {}, []
+    trainer.static_adjacency, trainer.interaction_edges, trainer.interaction_types = {}, {}, []
     trainer.warm = {"user": torch.ones(1000, dtype=torch.bool), "item": torch.ones(1000, dtype=torch.bool),
                     "entity": torch.ones(1000, dtype=torch.bool)}
     _, index = trainer._cold_view()
@@ -198,18 +202,18 @@ def test_candidates_are_the_best_recall_and_the_most_popular_unseen_items():
 def test_scoring_leaves_seen_items_out_before_choosing_candidates(demo, demo_fitted):
     snapshot, config, text = demo
     fitted = demo_fitted
-    view = scoring_view(fitted, snapshot, text)
+    view = build_index(fitted, snapshot, text)
     inter = snapshot.interactions
     users = np.unique(inter.user)[:20]
     items = np.arange(len(snapshot.items))
-    scores = score_items(fitted, view, users, items)
+    scores = score_items(fitted.ranker, view, users, items, fitted.config.recall.num_candidates)
     seen = np.zeros(scores.shape, bool)
     for row, user in enumerate(users):
         seen[row, inter.item[inter.user == user]] = True
     assert np.isneginf(scores[seen]).all()
     # The best unseen items by recall are all candidates (scored >= 0, above the rest):
     # with seen items among the candidates, some of them would have lost their place.
-    recall = (view.z["user"][torch.from_numpy(users)] @ view.z["item"].T).numpy()
+    recall = (view.user_vectors[torch.from_numpy(users)] @ view.item_vectors.T).numpy()
     best_unseen = np.argsort(-np.where(seen, -np.inf, recall), axis=1)[:, :config.recall.num_candidates]
     assert (np.take_along_axis(scores, best_unseen, axis=1) >= 0).all()
     assert (np.where(seen, 0.0, scores) < 0).any()  # and some unseen items are not candidates

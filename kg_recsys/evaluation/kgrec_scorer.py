@@ -8,8 +8,10 @@ import numpy as np
 
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
+from kg_recsys.model import FittedModel
+from kg_recsys.serving import build_index, score_items
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
-from kg_recsys.training.pipeline import FittedModel, fit_model, score_items, scoring_view
+from kg_recsys.training import fit_model
 
 
 class KGRecScorer:
@@ -24,7 +26,8 @@ class KGRecScorer:
         self.progress = progress
         self.fitted: FittedModel | None = None
         self._text: dict[str, np.ndarray] | None = None
-        self._view = None
+        self._index = None
+        self._context = None
 
     def _text_vectors(self, snapshot: GraphSnapshot) -> dict[str, np.ndarray] | None:
         if not self.config.model.use_text:
@@ -41,12 +44,12 @@ class KGRecScorer:
         # from all of train (as the baselines do) instead of carving out another 10%.
         self.fitted = fit_model(train, self.config, self._text_vectors(train), seed=seed, holdout=valid,
                                 progress=self.progress)
-        self._view = None
+        self._index = self._context = None
 
     def training_summary(self) -> dict:
         """What the harness records of the fit: the GNN's epochs, the epoch it kept (best
         valid recall), and one record per ranker draw
-        (see :func:`~kg_recsys.training.pipeline.train_ranker`)."""
+        (see :func:`~kg_recsys.training.train_ranker`)."""
         assert self.fitted is not None, "fit() first"
         recall = [h["valid_recall@20"] for h in self.fitted.history]
         best = int(np.nanargmax(recall)) if recall and not np.isnan(recall).all() else len(recall) - 1
@@ -55,9 +58,10 @@ class KGRecScorer:
     def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         assert self.fitted is not None, "fit() first"
         # The harness scores one context in chunks of users: embed it once.
-        if self._view is None or self._view.snapshot is not context:
-            self._view = scoring_view(self.fitted, context, self._text_vectors(context))
-        return score_items(self.fitted, self._view, np.asarray(users), np.asarray(items))
+        if self._index is None or self._context is not context:
+            self._index, self._context = build_index(self.fitted, context, self._text_vectors(context)), context
+        return score_items(self.fitted.ranker, self._index, np.asarray(users), np.asarray(items),
+                           self.config.recall.num_candidates)
 
 
 def ablation(name: str, progress: bool | None = None, config: RecommenderConfig | None = None,

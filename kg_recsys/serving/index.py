@@ -1,0 +1,168 @@
+"""The serving index: what answering a request needs, computed once per graph.
+
+It holds the final user and item vectors, the per-user and per-item statistics behind the
+ranker's features, each item's scenario, each user's seen items and the id maps. ``fit``
+builds it by one forward pass; :meth:`ServingIndex.save` writes it as an ``.npz`` of plain
+arrays (loaded with ``allow_pickle=False``), so loading a model needs no store snapshot,
+no GNN forward pass and no text model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
+from kg_recsys.model import FittedModel, embed, item_scenarios
+from kg_recsys.schema import ITEM, USER
+from kg_recsys.store.base import GraphSnapshot
+
+#: Characters of item text kept for display (``kgrec recommend`` prints it).
+DISPLAY_TEXT = 120
+
+
+@dataclass
+class ServingIndex:
+    """Vectors, statistics and id maps of one graph (see the module docstring).
+
+    Shapes: ``U`` users, ``I`` items, ``d`` vector size, ``S`` scenarios.
+    """
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    #: ``[U, d]`` and ``[I, d]``: the GNN's output vectors.
+    user_vectors: Tensor
+    item_vectors: Tensor
+    #: Scenario index + 1 per item (0 = unknown): the ranker's scenario embedding input.
+    item_scenario: np.ndarray
+    #: Interactions per item (the popularity fallback), and its ``log1p / 5`` (a feature).
+    item_count: np.ndarray
+    item_popularity: np.ndarray
+    user_activity: np.ndarray
+    #: ``log1p / 5`` of each user's interactions per scenario index + 1 (column 0: unknown),
+    #: so the ranker knows when a user is new to the scenario of the item: ``[U, S + 1]``.
+    user_scenario_activity: np.ndarray
+    #: ``[U, I]`` 0/1: the items each user has in the graph (left out of recommendations).
+    seen: sp.csr_matrix
+    #: Item text, cut to :data:`DISPLAY_TEXT` characters.
+    item_text: np.ndarray
+    #: L2-normalised text profile per user (own text + mean text of the history), and the
+    #: item text vectors; ``None`` without text features.
+    user_text_vectors: np.ndarray | None = None
+    item_text_vectors: np.ndarray | None = None
+    #: TF-IDF bags of the entities each item links to, and each user's profile over them
+    #: (see :mod:`kg_recsys.content`); ``None`` without KG features.
+    user_entities: sp.csr_matrix | None = None
+    item_entities: sp.csr_matrix | None = None
+    #: Each user's most similar users by shared history, weights summing to 1, and each
+    #: item's users (``[I, U]``, 0/1); ``None`` when ``[rank] neighbours = 0``.
+    user_neighbours: sp.csr_matrix | None = None
+    item_users: sp.csr_matrix | None = None
+    #: Each user's history ([U, I], rows summing to 1) and each item's most similar items
+    #: by shared users, transposed ([I, I]: row j holds the weights of the items near j).
+    user_history: sp.csr_matrix | None = None
+    items_near: sp.csr_matrix | None = None
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    def user_rows(self) -> dict[str, int]:
+        return {u: r for r, u in enumerate(self.user_ids.tolist())}
+
+    def item_rows(self) -> dict[str, int]:
+        return {i: r for r, i in enumerate(self.item_ids.tolist())}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> None:
+        """Write the index as one ``.npz`` of plain arrays (sparse matrices as their CSR parts)."""
+        arrays: dict[str, np.ndarray] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if sp.issparse(value):
+                csr = value.tocsr()
+                arrays.update({f"{f.name}.data": csr.data, f"{f.name}.indices": csr.indices,
+                               f"{f.name}.indptr": csr.indptr, f"{f.name}.shape": np.array(csr.shape, np.int64)})
+            elif isinstance(value, Tensor):
+                arrays[f.name] = value.detach().numpy()
+            else:
+                arrays[f.name] = np.asarray(value)
+        for name in ("user_ids", "item_ids", "item_text"):
+            arrays[name] = arrays[name].astype(str)  # fixed-width unicode: loads without pickle
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    @staticmethod
+    def load(path: str | Path) -> "ServingIndex":
+        """Read an index written by :meth:`save` (``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as archive:
+            stored = {name: archive[name] for name in archive.files}
+        values = {}
+        for f in fields(ServingIndex):
+            if f"{f.name}.indptr" in stored:
+                shape = tuple(stored[f"{f.name}.shape"].tolist())
+                values[f.name] = sp.csr_matrix((stored[f"{f.name}.data"], stored[f"{f.name}.indices"],
+                                                stored[f"{f.name}.indptr"]), shape=shape)
+            elif f.name in stored:
+                values[f.name] = stored[f.name]
+        for name in ("user_vectors", "item_vectors"):
+            values[name] = torch.from_numpy(values[name])
+        return ServingIndex(**values)
+
+
+def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict[str, np.ndarray] | None,
+                *, drop_item_ids: np.ndarray | None = None, vectors: dict[str, Tensor] | None = None) -> ServingIndex:
+    """The index of ``snapshot``: a forward pass (unless ``vectors`` are given) and the
+    statistics of its interactions.
+
+    Args:
+        drop_item_ids: items made cold for the forward pass (the ranker's training views).
+        vectors: the GNN's output for ``snapshot``, if already computed.
+    """
+    z = embed(fitted, snapshot, text_vectors, drop_item_ids=drop_item_ids) if vectors is None else vectors
+    config = fitted.config
+    inter = snapshot.interactions
+    num_users, num_items = len(snapshot.users), len(snapshot.items)
+    user_text = item_text = None
+    if config.model.use_text and text_vectors is not None:
+        item_text = text_vectors[ITEM]
+        profile = text_vectors[USER].astype(np.float32).copy()
+        np.add.at(profile, inter.user, item_text[inter.item] / np.maximum(
+            np.bincount(inter.user, minlength=num_users)[inter.user], 1)[:, None])
+        user_text = profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+    history = history_matrix(inter, num_users, num_items)
+    user_entities = item_entities = None
+    if config.model.use_kg:
+        item_entities = item_entity_tfidf(snapshot)
+        user_entities = user_entity_profiles(history, item_entities)
+    neighbours = item_users = items_near = user_history = None
+    if config.rank.neighbours:
+        neighbours = user_neighbours(history, config.rank.neighbours)
+        item_users = sp.csr_matrix(history.T)
+        items_near = sp.csr_matrix(user_neighbours(item_users, config.rank.neighbours).T)
+        counts = np.asarray(history.sum(axis=1)).ravel()
+        user_history = sp.csr_matrix(sp.diags(1.0 / np.maximum(counts, 1.0)) @ history)
+    item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
+    per_scenario = np.zeros((num_users, len(fitted.scenarios) + 1), np.float32)
+    np.add.at(per_scenario, (inter.user, item_scenario[inter.item]), 1.0)
+    item_count = np.bincount(inter.item, minlength=num_items)
+    return ServingIndex(
+        user_ids=snapshot.users.ids, item_ids=snapshot.items.ids, user_vectors=z["user"], item_vectors=z["item"],
+        item_scenario=item_scenario, item_count=item_count,
+        item_popularity=np.log1p(item_count).astype(np.float32) / 5.0,
+        user_activity=np.log1p(np.bincount(inter.user, minlength=num_users)).astype(np.float32) / 5.0,
+        user_scenario_activity=np.log1p(per_scenario) / 5.0, seen=history,
+        item_text=np.array([str(t)[:DISPLAY_TEXT] for t in snapshot.items.text.tolist()], dtype=str),
+        user_text_vectors=user_text, item_text_vectors=item_text, user_entities=user_entities,
+        item_entities=item_entities, user_neighbours=neighbours, item_users=item_users, user_history=user_history,
+        items_near=items_near)

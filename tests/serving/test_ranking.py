@@ -1,0 +1,28 @@
+"""The one top-k and the seen-item mask of serving."""
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from kg_recsys.serving.ranking import mask_seen, top_k
+
+
+def test_top_k_orders_by_score_breaks_ties_by_lower_column_and_pads():
+    scores = np.array([[1.0, 3.0, 3.0, -np.inf], [-np.inf, -np.inf, 2.0, -np.inf]], np.float32)
+    columns, found = top_k(scores, 3)
+    assert columns.tolist() == [[1, 2, 0], [2, -1, -1]]
+    assert found[0].tolist() == [3.0, 3.0, 1.0]
+    assert np.isneginf(found[1, 1:]).all()
+
+
+def test_top_k_breaks_ties_by_the_larger_key_when_keys_are_given():
+    scores = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    keys = torch.tensor([[0.1, 0.9, 0.5, 0.99]], dtype=torch.float64)
+    columns, _ = top_k(scores, 2, keys)
+    assert columns.tolist() == [[1, 2]]
+
+
+def test_mask_seen_hides_each_users_items_among_the_candidates_only():
+    seen = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 1, 0, 0]], np.float32))
+    scores = np.zeros((2, 3), np.float32)
+    mask_seen(scores, seen, np.array([1, 0]), np.array([3, 1, 2]))  # rows: user 1, then user 0
+    assert np.isneginf(scores).tolist() == [[False, True, False], [True, False, False]]
