@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
 from kg_recsys.schema import (INTERACTED, RECOMMENDED, InteractionRow, NodeRow, RelationRow, SchemaError,
-                              check_id, check_relation_name)
+                              check_id, check_relation_name, check_scenario)
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _MAX_ID = 512
@@ -148,6 +148,19 @@ def parse_relation(value: str | None, field_name: str) -> str:
         raise RowError(field_name, "required value is missing")
     try:
         return check_data_relation(text)
+    except SchemaError as error:
+        raise RowError(field_name, str(error)) from None
+
+
+def parse_scenario(value: str | None, field_name: str, default: str | None) -> str | None:
+    """A scenario or kind value, stripped (``default`` when empty); raises :class:`RowError`
+    naming the field if :func:`~kg_recsys.schema.check_scenario` refuses it, so that the row is
+    rejected here instead of failing a whole store batch."""
+    text = value.strip() if value else ""
+    if not text:
+        return default
+    try:
+        return check_scenario(text, "kind" if field_name == "kind" else "scenario")
     except SchemaError as error:
         raise RowError(field_name, str(error)) from None
 

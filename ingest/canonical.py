@@ -31,7 +31,8 @@ from typing import Iterator
 from kg_recsys.schema import (DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow,
                               RelationRow, SchemaError, attribute_entity_id)
 from ingest.base import (CsvRecord, IngestError, NodeRecord, Rejects, RowError, check_data_relation, optional_text,
-                         parse_float, parse_id, parse_relation, read_csv, require_file)
+                         parse_float, parse_id, parse_relation, parse_scenario, read_csv,
+                         require_file)
 
 INTERACTIONS, ITEMS, USERS, TRIPLES, LINKS, ENTITIES = (
     "interactions.csv", "items.csv", "users.csv", "triples.csv", "links.csv", "entities.csv")
@@ -163,6 +164,7 @@ class CanonicalSource:
             for line, row, raw in self._records(name, rejects):
                 try:
                     node_id = parse_id(row[id_column], id_column)
+                    scenario = parse_scenario(row.get("scenario"), "scenario", None)
                     values = []
                     for column in attributes:
                         for value in (row[column] or "").split(MULTI_VALUE_SEPARATOR):
@@ -172,8 +174,7 @@ class CanonicalSource:
                 except RowError as error:
                     rejects.add(path, line, error.field, error.message, raw)
                     continue
-                yield label, {"id": node_id, "text": optional_text(row.get("text")),
-                              "scenario": optional_text(row.get("scenario"))}, True
+                yield label, {"id": node_id, "text": optional_text(row.get("text")), "scenario": scenario}, True
                 for column, entity_id, value in values:
                     yield ENTITY, {"id": entity_id, "text": value, "scenario": None}, False
                     self._pending.append({"src_label": label, "src_id": node_id, "relation": column,
@@ -195,8 +196,8 @@ class CanonicalSource:
                 yield {
                     "user_id": parse_id(row["user_id"], "user_id"),
                     "item_id": parse_id(row["item_id"], "item_id"),
-                    "scenario": optional_text(row.get("scenario")) or DEFAULT_SCENARIO,
-                    "kind": optional_text(row.get("kind")) or DEFAULT_KIND,
+                    "scenario": parse_scenario(row.get("scenario"), "scenario", DEFAULT_SCENARIO),
+                    "kind": parse_scenario(row.get("kind"), "kind", DEFAULT_KIND),
                     "weight": parse_float(row.get("weight"), "weight", 1.0),
                     "timestamp": parse_float(row.get("timestamp"), "timestamp", None),
                 }

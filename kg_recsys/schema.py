@@ -33,6 +33,12 @@ _RELATION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]{0,127}$")
 _MAX_ID_LENGTH: Final = 512
 
 
+#: Scenario and kind values are free text but bounded: Neo4j indexes scenarios, an index entry
+#: holds about 8 KB, and a longer value aborted a whole batch of good rows there while the
+#: embedded store took it. Both stores check with :func:`check_scenario`, so they agree.
+MAX_SCENARIO_LENGTH: Final = 256
+
+
 class SchemaError(ValueError):
     """A name or id that the schema does not allow."""
 
@@ -63,6 +69,19 @@ def check_id(value: object) -> str:
     if any(ord(ch) < 32 for ch in text):
         raise SchemaError("id contains a control character")
     return text
+
+
+def check_scenario(value: str, what: str = "scenario") -> str:
+    """Return ``value`` if it is a valid scenario (or, with ``what="kind"``, interaction kind):
+    non-empty, at most :data:`MAX_SCENARIO_LENGTH` characters, no control characters; else
+    raise :class:`SchemaError`."""
+    if not isinstance(value, str) or not value:
+        raise SchemaError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_SCENARIO_LENGTH:
+        raise SchemaError(f"{what} is {len(value)} characters long; at most {MAX_SCENARIO_LENGTH} are allowed")
+    if any(ord(ch) < 32 for ch in value):
+        raise SchemaError(f"{what} {value[:40]!r} contains a control character")
+    return value
 
 
 def attribute_entity_id(attribute: str, value: str) -> str:

@@ -34,7 +34,7 @@ import numpy as np
 
 from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, INTERACTED, ITEM, NODE_LABELS, RECOMMENDED, USER,
-    InteractionRow, NodeRow, RelationRow, check_label, check_relation_name, interaction_key,
+    InteractionRow, NodeRow, RelationRow, check_label, check_relation_name, check_scenario, interaction_key,
 )
 from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Recommendation
 
@@ -310,6 +310,9 @@ class MemoryStore:
     def upsert_nodes(self, label: str, rows: Sequence[NodeRow]) -> None:
         check_label(label)
         packed = [[label, r["id"], r.get("text"), r.get("scenario")] for r in rows]
+        for row in packed:  # the whole batch is checked before any of it is written
+            if row[3] is not None:
+                check_scenario(row[3])
         self._commit("nodes", packed)
 
     def _apply_nodes(self, rows: list) -> None:
@@ -334,6 +337,8 @@ class MemoryStore:
         packed = [[r["user_id"], r["item_id"], r.get("scenario") or DEFAULT_SCENARIO, r.get("kind") or DEFAULT_KIND,
                    float(r.get("weight", 1.0) if r.get("weight") is not None else 1.0), r.get("timestamp")]
                   for r in rows]
+        for row in packed:  # the whole batch is checked before any of it is written
+            check_scenario(row[2]), check_scenario(row[3], "kind")
         self._commit("interactions", packed)
 
     def _apply_interactions(self, rows: list) -> None:

@@ -31,7 +31,8 @@ import numpy as np
 
 from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, NODE_LABELS, RECOMMENDED, USER,
-    InteractionRow, NodeRow, RelationRow, SchemaError, check_label, check_relation_name, interaction_key,
+    InteractionRow, NodeRow, RelationRow, SchemaError, check_label, check_relation_name, check_scenario,
+    interaction_key,
 )
 from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Recommendation
 
@@ -156,10 +157,14 @@ class Neo4jStore:
     # ----------------------------------------------------------------- writes
     def upsert_nodes(self, label: str, rows: Sequence[NodeRow]) -> None:
         label = check_label(label)
+        rows = list(rows)
+        for r in rows:  # the whole batch is checked before any chunk of it is written
+            if r.get("scenario") is not None:
+                check_scenario(r["scenario"])
         self._ready()
         query = (f"UNWIND $rows AS row MERGE (n:{_q(label)} {{id: row.id}}) "
                  "SET n.text = coalesce(row.text, n.text), n.scenario = coalesce(row.scenario, n.scenario)")
-        for chunk in _chunks(list(rows), self.batch_size):
+        for chunk in _chunks(rows, self.batch_size):
             packed = [{"id": r["id"], "text": r.get("text"), "scenario": r.get("scenario")} for r in chunk]
             self._write([(query, {"rows": packed})])
 
@@ -184,8 +189,11 @@ class Neo4jStore:
         "SET r.weight = row.weight }")
 
     def upsert_interactions(self, rows: Sequence[InteractionRow]) -> None:
+        rows = list(rows)
+        for r in rows:  # the whole batch is checked before any chunk of it is written
+            check_scenario(r.get("scenario") or DEFAULT_SCENARIO), check_scenario(r.get("kind") or DEFAULT_KIND, "kind")
         self._ready()
-        for chunk in _chunks(list(rows), self.batch_size):
+        for chunk in _chunks(rows, self.batch_size):
             # One group per user and one row per (item, key), the last one winning as a second
             # MERGE ... SET would: the query reads each user's relationships once, before writing.
             groups: dict[str, dict[tuple[str, str], dict]] = defaultdict(dict)

@@ -133,3 +133,20 @@ def test_every_file_is_checked_before_the_first_batch_is_written(tmp_path, bad_f
             ingest_source(folder, store, progress=False, batch_size=1000)
         assert store.counts()["relationships"] == {}
     assert not (tmp_path / "graph").exists()  # not one batch was written
+
+
+def test_an_overlong_scenario_or_kind_is_rejected_as_its_row(tmp_path):
+    # Issue 20, defect 5: one such row aborted a Neo4j batch of valid rows; now the reader rejects it.
+    folder = tmp_path / "d"
+    long = "s" * 20_000
+    write_bytes(folder, "interactions.csv", f"user_id,item_id,scenario,kind\nu1,i1,,\nu2,i2,{long},\nu3,i3,,{long}\n"
+                .encode())
+    write_bytes(folder, "items.csv", f"item_id,scenario\ni1,books\ni4,{long}\n".encode())
+    store = MemoryStore(None)
+    summary = ingest_source(folder, store, progress=False, rejects_path=tmp_path / "rejects.csv")
+    assert interactions(store) == {("u1", "i1")}
+    assert store.node(ITEM, "i1")["scenario"] == "books" and store.node(ITEM, "i4") is None
+    rejects = list(csv.DictReader(open(tmp_path / "rejects.csv", encoding="utf-8")))
+    assert sorted((Path(r["file"]).name, r["line"], r["field"]) for r in rejects) == [
+        ("interactions.csv", "3", "scenario"), ("interactions.csv", "4", "kind"), ("items.csv", "3", "scenario")]
+    assert summary.rejected == 3

@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from kg_recsys.schema import ENTITY, INTERACTED, ITEM, RECOMMENDED, SAME_AS, USER, SchemaError
+from kg_recsys.schema import ENTITY, INTERACTED, ITEM, MAX_SCENARIO_LENGTH, RECOMMENDED, SAME_AS, USER, SchemaError
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.store.memory import MemoryStore
 
@@ -110,6 +110,24 @@ def test_interaction_parts_that_contain_the_key_separator_stay_apart(store):
     store.upsert_interactions(rows[::-1])  # and the same events again: merged, not added
     assert store.counts()["relationships"] == {INTERACTED: 3}
     assert sorted(row[2:4] for row in canonical(store.snapshot())["interactions"]) == sorted(pairs)
+
+
+@pytest.mark.parametrize("field", ["scenario", "kind"])
+def test_both_stores_take_and_refuse_the_same_scenario_and_kind_lengths(store, field):
+    # Issue 20, defect 5: a 20,000-character scenario was taken by the embedded store and aborted
+    # a whole batch in Neo4j with a raw DatabaseError (its RANGE index entries are bounded).
+    load(store)
+    store.upsert_interactions([{"user_id": "u1", "item_id": "i1", field: "s" * MAX_SCENARIO_LENGTH, "timestamp": 1.0}])
+    interacted = EXPECTED_COUNTS["relationships"][INTERACTED] + 1
+    assert store.counts()["relationships"][INTERACTED] == interacted
+    batch = [{"user_id": "u9", "item_id": "i1", "timestamp": 2.0},  # a valid row first: it may not land either
+             {"user_id": "u1", "item_id": "i1", field: "s" * 20_000, "timestamp": 3.0}]
+    with pytest.raises(SchemaError, match=f"{field} is 20000 characters long"):
+        store.upsert_interactions(batch)
+    with pytest.raises(SchemaError, match="scenario is 20000 characters long"):
+        store.upsert_nodes(ITEM, [{"id": "new"}, {"id": "i1", "scenario": "s" * 20_000}])
+    assert store.counts()["relationships"][INTERACTED] == interacted
+    assert store.counts()["nodes"] == EXPECTED_COUNTS["nodes"]
 
 
 def test_none_text_does_not_erase(store):
