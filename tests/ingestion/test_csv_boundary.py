@@ -150,3 +150,11 @@ def test_an_overlong_scenario_or_kind_is_rejected_as_its_row(tmp_path):
     assert sorted((Path(r["file"]).name, r["line"], r["field"]) for r in rejects) == [
         ("interactions.csv", "3", "scenario"), ("interactions.csv", "4", "kind"), ("items.csv", "3", "scenario")]
     assert summary.rejected == 3
+
+
+def test_an_explicit_utf8_encoding_still_skips_a_bom(tmp_path):
+    folder = tmp_path / "d"
+    write_bytes(folder, "interactions.csv", "\ufeffuser_id,item_id\nu1,café\n".encode())
+    store = MemoryStore(None)
+    assert ingest_source(folder, store, progress=False, encoding="utf-8").rejected == 0
+    assert interactions(store) == {("u1", "café")}
