@@ -118,8 +118,8 @@ class MemoryStore:
             base = open(base_file, "rb")
         except FileNotFoundError:
             base = None
+        base_id = None
         try:
-            base_id = None
             if base is not None:
                 info = os.fstat(base.fileno())
                 base_id = (info.st_dev, info.st_ino)
@@ -134,6 +134,10 @@ class MemoryStore:
             # unchanged (device, inode) means no compaction ran since it was opened.
             if self._base_identity() != base_id:
                 return False
+        except ValueError:
+            if self._base_identity() != base_id:
+                return False  # the log was cut and rewritten under this read: not corruption
+            raise
         finally:
             if base is not None:
                 base.close()
