@@ -56,10 +56,11 @@ WRITER = SLOW_APPENDS + textwrap.dedent("""
 """)
 
 
-def synthetic_folder(folder: Path, users: int = 3000, items: int = 2000, interactions: int = 30000) -> Path:
+def synthetic_folder(folder: Path, users: int = 3000, items: int = 2000, interactions: int = 30000,
+                     seed: int = 20) -> Path:
     """A canonical folder shaped like ml-1m (users with text, items with genres, ratings with
-    timestamps, a KG), generated from a fixed seed."""
-    rng = np.random.default_rng(20)
+    timestamps, a KG), generated from ``seed``."""
+    rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     words = ["space", "war", "love", "crime", "river", "castle", "robot", "garden", "storm", "ghost"]
 
@@ -131,3 +132,38 @@ def test_readers_opening_during_an_ingest_lose_nothing(tmp_path):
         assert all(after.get(key, 0) >= n for key, n in before.items()), (before, after)
     assert int(out.split()[-1]) >= 3  # the later rounds re-wrote (and compacted) under the readers' feet
     print(f"opens during the ingest: {during}, rounds: {out.split()[-1]}, final: {final}")
+
+
+TWO_WRITERS = textwrap.dedent("""
+    import sys
+    from ingest import ingest_source
+    from kg_recsys.store.memory import MemoryStore
+    with MemoryStore(sys.argv[1], lock_timeout=120) as store:
+        ingest_source(sys.argv[2], store, batch_size=2000, progress=False)
+""")
+
+
+def test_two_writers_and_readers_on_one_folder(tmp_path):
+    # The second writer waits for the first one's lock, replays what it wrote, then adds its own.
+    first = synthetic_folder(tmp_path / "a", users=1000, items=800, interactions=10000, seed=1)
+    second = synthetic_folder(tmp_path / "b", users=1200, items=600, interactions=10000, seed=2)
+    both = MemoryStore(None)
+    for data in (first, second):
+        ingest_source(data, both, progress=False)
+    folder = tmp_path / "graph"
+    writers = [subprocess.Popen([sys.executable, "-c", TWO_WRITERS, str(folder), str(data)], stderr=subprocess.PIPE,
+                                text=True, env=os.environ.copy()) for data in (first, second)]
+    opens = 0
+    try:
+        while any(w.poll() is None for w in writers):
+            with MemoryStore(folder) as reader:
+                reader.counts()
+            opens += 1
+        errors = [w.communicate(timeout=120)[1] for w in writers]
+    finally:
+        for w in writers:
+            w.kill()
+    assert [w.returncode for w in writers] == [0, 0], errors
+    with MemoryStore(folder) as reopened:
+        assert reopened.counts() == both.counts()  # the union, exact: neither writer lost the other's rows
+    assert opens >= 4
