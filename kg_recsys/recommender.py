@@ -13,6 +13,7 @@ Example (the demo dataset ships with the package, no download needed)::
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -25,10 +26,16 @@ from kg_recsys.model import CheckpointError, FittedModel, load_checkpoint, read_
 from kg_recsys.schema import (
     DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id,
 )
-from kg_recsys.serving import ServingIndex, build_index, final_order, rank_candidates, rank_recall, recall_scores, top_k
+from kg_recsys.serving import ServingIndex, build_index, rank_candidates, top_k
+from kg_recsys.serving.ranking import serve_top_k
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
+from kg_recsys.threads import torch_threads
 
 _INDEX_FILE = "index.npz"
+#: Requests for at most this many users run on one torch thread: their arithmetic is a few
+#: small matrix products, and two threads waiting on each other cost more than they save
+#: (single-user recommend over 2,000 items, 2 busy cores: 42 ms with 2 threads, 6.5 ms with 1).
+SMALL_REQUEST = 64
 
 
 class UnknownUserError(KeyError):
@@ -94,6 +101,8 @@ class Recommender:
         self.store: GraphStore | None = None
         self._snapshot: GraphSnapshot | None = None
         self._encoder = None
+        #: Seconds per stage of the last :meth:`fit`: snapshot, text, gnn, ranker, index.
+        self.timings: dict[str, float] = {}
 
     def __repr__(self) -> str:
         state = "unfitted" if self.index is None else f"users={self.index.num_users}, items={self.index.num_items}"
@@ -121,12 +130,23 @@ class Recommender:
         from kg_recsys.training import fit_model
 
         self.store = store
+        clock = time.perf_counter()
         snapshot = store.snapshot()
         if len(snapshot.interactions) == 0:
             raise ValueError("the store has no interactions to learn from; ingest some first (kgrec ingest ...)")
+        self.timings = {"snapshot": time.perf_counter() - clock}
+        clock = time.perf_counter()
         text = self._text_vectors(snapshot)
+        self.timings["text"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         self.fitted = fit_model(snapshot, self.config, text)
+        fit_seconds = time.perf_counter() - clock
+        gnn_seconds = self.fitted.history[-1]["seconds"] if self.fitted.history else 0.0
+        self.timings.update(gnn=gnn_seconds, ranker=fit_seconds - gnn_seconds)
+        clock = time.perf_counter()
         self._reindex(snapshot, text)
+        self.timings["index"] = time.perf_counter() - clock
+        self.timings = {stage: round(seconds, 2) for stage, seconds in self.timings.items()}
         return self
 
     def _reindex(self, snapshot: GraphSnapshot, text: dict[str, np.ndarray] | None = None) -> None:
@@ -168,21 +188,13 @@ class Recommender:
 
     def _top_k(self, users: np.ndarray | None, k: int, scenario: str | None, exclude_seen: bool,
                user_vectors: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Item ids and scores ``[U, k]`` for index rows ``users`` (or for ``user_vectors``)."""
+        """Item ids and scores ``[U, k]`` for index rows ``users`` (or for ``user_vectors``):
+        the same candidates and order as in evaluation."""
         candidates = self._candidates(scenario)
-        rows = np.zeros(len(user_vectors), np.int64) if users is None else users
-        recall = recall_scores(self.index, rows, candidates, exclude_seen=exclude_seen, user_vectors=user_vectors)
-        scores = order = recall
-        if self.fitted.ranker is not None and users is not None and len(candidates):
-            # The same candidates and order as in evaluation: the ranker's over best recall
-            # and most popular first, then the rest by recall score.
-            scores, is_candidate = rank_recall(self.fitted.ranker, self.index, users, candidates, recall,
-                                               self.config.recall.num_candidates)
-            order = final_order(scores, is_candidate)
-        top, _ = top_k(order, k)
-        found = np.take_along_axis(scores, np.maximum(top, 0), axis=1)
-        ids = np.where(top >= 0, self.index.item_ids[candidates[np.maximum(top, 0)]], "")
-        return ids, np.where(top >= 0, found, -np.inf).astype(np.float32)
+        top, scores = serve_top_k(self.fitted.ranker, self.index, np.zeros(0, np.int64) if users is None else users,
+                                  candidates, k, self.config.recall.num_candidates, exclude_seen=exclude_seen,
+                                  user_vectors=user_vectors)
+        return np.where(top >= 0, self.index.item_ids[candidates[np.maximum(top, 0)]], ""), scores
 
     def _popular(self, k: int, scenario: str | None) -> tuple[np.ndarray, np.ndarray]:
         candidates = self._candidates(scenario)
@@ -211,7 +223,8 @@ class Recommender:
                 ids[r, :len(found)], scores[r, :len(found)] = found, value
         if known:
             rows, users = map(np.array, zip(*known))
-            found, value = self._top_k(users, k, scenario, exclude_seen)
+            with torch_threads(1 if len(users) <= SMALL_REQUEST else None):
+                found, value = self._top_k(users, k, scenario, exclude_seen)
             ids[rows, :found.shape[1]], scores[rows, :found.shape[1]] = found, value
         ids = ids.astype(str)
         return (ids[0], scores[0]) if single else (ids, scores)
@@ -229,7 +242,8 @@ class Recommender:
                                          "entity": torch.zeros(0, dtype=torch.long)})["user"]
         # A text-only user has no edges, so layer 0 is all there is; the GNN averages its
         # layers, and an isolated node keeps the same vector in each (residual, no messages).
-        ids, scores = self._top_k(None, k, scenario, exclude_seen=False, user_vectors=z)
+        with torch_threads(1):
+            ids, scores = self._top_k(None, k, scenario, exclude_seen=False, user_vectors=z)
         return ids[0], scores[0]
 
     def _text_vectors_for(self, texts: list[str]) -> torch.Tensor:

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
                     "serve others with --text.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("users", metavar="USER", nargs="*", help="user ids")
-    add_store_options(parser)
+    add_store_options(parser, store_help="not read: recommendations come from the model folder's serving index, "
+                                         "written by `kgrec train` (default: memory)")
     parser.add_argument("--k", type=positive, default=10, metavar="K", help="items per user (default: 10)")
     parser.add_argument("--scenario", default=None, metavar="S", help="only items of this scenario")
     parser.add_argument("--text", default=None, metavar="TEXT",
@@ -35,36 +36,32 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kg_recsys.cli.ingest import open_cli_store
-
     if not args.users and args.text is None:
         raise CliError("give at least one USER, or --text \"profile text\"")
     if args.text is not None and not args.text.strip():
         raise CliError("--text is empty")
-    store = open_cli_store(args.store)
-    try:
-        recommender = load_model(args.model_dir, store)
-        index = recommender.index
-        known = index.user_rows()
-        missing = [u for u in args.users if u not in known]
-        if missing:
-            raise CliError(f"unknown user(s) {', '.join(missing)} (not in {args.store}); ingest them first, "
-                           "or serve a new user with --text \"profile text\"")
-        scenarios = list(recommender.fitted.scenarios)
-        if args.scenario is not None and args.scenario not in scenarios:
-            raise CliError(f"unknown scenario {args.scenario!r}; known: {', '.join(scenarios)}")
-        results = []
-        if args.users:
-            ids, scores = recommender.recommend(args.users, k=args.k, scenario=args.scenario,
-                                                exclude_seen=not args.include_seen)
-            results += [(user, ids[r], scores[r]) for r, user in enumerate(args.users)]
-        if args.text is not None:
-            ids, scores = recommender.recommend_for_text(args.text, k=args.k, scenario=args.scenario)
-            results.append((f"text: {args.text}", ids, scores))
-        row = index.item_rows()
-        names = ("", *scenarios)  # the index's scenario column: 0 = unknown
-    finally:
-        store.close()
+    # The serving index in the model folder answers; the store is not opened (reading a
+    # large embedded store would cost more than the whole request).
+    recommender = load_model(args.model_dir, None)
+    index = recommender.index
+    known = index.user_rows()
+    missing = [u for u in args.users if u not in known]
+    if missing:
+        raise CliError(f"unknown user(s) {', '.join(missing)} (not in the model in {args.model_dir}/); ingest them and "
+                       "train again, or serve a new user with --text \"profile text\"")
+    scenarios = list(recommender.fitted.scenarios)
+    if args.scenario is not None and args.scenario not in scenarios:
+        raise CliError(f"unknown scenario {args.scenario!r}; known: {', '.join(scenarios)}")
+    results = []
+    if args.users:
+        ids, scores = recommender.recommend(args.users, k=args.k, scenario=args.scenario,
+                                            exclude_seen=not args.include_seen)
+        results += [(user, ids[r], scores[r]) for r, user in enumerate(args.users)]
+    if args.text is not None:
+        ids, scores = recommender.recommend_for_text(args.text, k=args.k, scenario=args.scenario)
+        results.append((f"text: {args.text}", ids, scores))
+    row = index.item_rows()
+    names = ("", *scenarios)  # the index's scenario column: 0 = unknown
 
     def entries(ids, scores):
         return [{"rank": rank + 1, "item": str(i), "score": round(float(s), 6),

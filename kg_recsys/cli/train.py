@@ -24,10 +24,10 @@ examples:
 """
 
 
-def add_store_options(parser: argparse.ArgumentParser, model_dir: bool = True) -> None:
+def add_store_options(parser: argparse.ArgumentParser, model_dir: bool = True, store_help: str | None = None) -> None:
     from kg_recsys.cli.ingest import STORE_HELP
 
-    parser.add_argument("--store", default="memory", help=STORE_HELP)
+    parser.add_argument("--store", default="memory", help=store_help or STORE_HELP)
     if model_dir:
         parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, metavar="DIR",
                             help=f"folder of the trained model (default: {DEFAULT_MODEL_DIR})")
@@ -47,12 +47,15 @@ def positive(text: str) -> int:
 def load_model(model_dir: str, store):
     """``Recommender.load`` with errors a user can act on."""
     from kg_recsys import Recommender
+    from kg_recsys.model import CheckpointError
 
     folder = Path(model_dir)
     if not (folder / "model.json").is_file() or not (folder / "model.safetensors").is_file():
         raise CliError(f"no trained model in {folder}/: run `kgrec train --model-dir {folder}` first")
     try:
         return Recommender.load(folder, store)
+    except CheckpointError as error:
+        raise CliError(str(error)) from None
     except (ValueError, KeyError, OSError) as error:
         raise CliError(f"cannot load the model in {folder}/ ({error}); retrain it with `kgrec train`") from None
 
@@ -111,21 +114,29 @@ def run(args: argparse.Namespace) -> int:
     store = open_cli_store(args.store)
     try:
         if args.source:
+            clock = time.perf_counter()
             summary["ingest"] = _ingest(args, store)
+            summary["ingest"]["seconds"] = round(time.perf_counter() - clock, 2)
         counts = store.counts()
         summary["nodes"] = counts["nodes"]
         try:
             recommender = Recommender(config).fit(store)
         except ValueError as error:  # e.g. an empty store
             raise CliError(str(error)) from None
+        stages = dict(recommender.timings)
+        clock = time.perf_counter()
         recommender.save(args.model_dir)
+        stages["save"] = round(time.perf_counter() - clock, 2)
         history = recommender.fitted.history
         summary["epochs"] = len(history)
         summary["last_epoch"] = history[-1] if history else None
         summary["ranker_draws"] = recommender.fitted.ranker_history
         if not args.no_write_back:
+            clock = time.perf_counter()
             summary["recommended_written"] = recommender.write_back(k=args.k, model=args.model_name)
             summary["model_name"] = args.model_name
+            stages["write_back"] = round(time.perf_counter() - clock, 2)
+        summary["stage_seconds"] = stages
     finally:
         store.close()
     summary["seconds"] = round(time.perf_counter() - started, 1)

@@ -7,11 +7,22 @@ Typical use::
     result = evaluate(split, scorers, k=20)
     print(format_table(result))
 """
-from kg_recsys.evaluation.harness import Scorer, evaluate, fit_scorer, format_table, rank_metrics
-from kg_recsys.evaluation.metrics import coverage, metric_names, per_user_metrics, ranking_metrics
-from kg_recsys.evaluation.registry import DEFAULT_MODELS, SCORERS, EvalContext, create_scorer, register_scorer
-from kg_recsys.evaluation.splits import PROTOCOLS, Split, SplitError, make_split
+import importlib
 
-__all__ = ["DEFAULT_MODELS", "PROTOCOLS", "SCORERS", "EvalContext", "Scorer", "Split", "SplitError", "coverage", "create_scorer",
-           "evaluate", "fit_scorer", "format_table", "make_split", "metric_names", "per_user_metrics",
-           "rank_metrics", "ranking_metrics", "register_scorer"]
+# Imported at first use (PEP 562): `kgrec --help` reads PROTOCOLS without loading torch.
+_EXPORTS = {
+    "Scorer": "harness", "evaluate": "harness", "fit_scorer": "harness", "format_table": "harness",
+    "rank_metrics": "harness", "coverage": "metrics", "metric_names": "metrics", "per_user_metrics": "metrics",
+    "ranking_metrics": "metrics", "recall_at_k": "metrics", "DEFAULT_MODELS": "registry", "SCORERS": "registry",
+    "EvalContext": "registry", "create_scorer": "registry", "register_scorer": "registry", "PROTOCOLS": "splits",
+    "Split": "splits", "SplitError": "splits", "make_split": "splits",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'kg_recsys.evaluation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"kg_recsys.evaluation.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -22,10 +22,9 @@ vector through its neighbours (no retraining). BPR-MF has no such path.
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,6 +35,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
+from kg_recsys.threads import torch_threads
 from kg_recsys.training.early_stopping import EarlyStopping
 
 VectorsFn = Callable[[GraphSnapshot], dict[str, np.ndarray]]
@@ -109,20 +109,6 @@ class BPRConfig:
                 raise ValueError(f"BPRConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.reg < 0 or self.num_layers < 0:
             raise ValueError("BPRConfig: lr must be > 0, reg and num_layers >= 0")
-
-
-@contextlib.contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run the block with ``count`` torch threads, then restore the previous setting."""
-    if count is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class _BPRTrainer:

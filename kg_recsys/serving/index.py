@@ -58,14 +58,13 @@ class ServingIndex:
     #: (see :mod:`kg_recsys.content`); ``None`` without KG features.
     user_entities: sp.csr_matrix | None = None
     item_entities: sp.csr_matrix | None = None
-    #: Each user's most similar users by shared history, weights summing to 1, and each
-    #: item's users (``[I, U]``, 0/1); ``None`` when ``[rank] neighbours = 0``.
+    #: Each user's most similar users by shared history, weights summing to 1 (``[U, U]``);
+    #: ``None`` when ``[rank] neighbours = 0``.
     user_neighbours: sp.csr_matrix | None = None
-    item_users: sp.csr_matrix | None = None
-    #: Each user's history ([U, I], rows summing to 1) and each item's most similar items
-    #: by shared users, transposed ([I, I]: row j holds the weights of the items near j).
+    #: Each user's history ([U, I], rows summing to 1) and each item's most similar items by
+    #: shared users ([I, I], row h: the weights of the items near h).
     user_history: sp.csr_matrix | None = None
-    items_near: sp.csr_matrix | None = None
+    item_neighbours: sp.csr_matrix | None = None
 
     @property
     def num_users(self) -> int:
@@ -145,11 +144,10 @@ def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict
     if config.model.use_kg:
         item_entities = item_entity_tfidf(snapshot)
         user_entities = user_entity_profiles(history, item_entities)
-    neighbours = item_users = items_near = user_history = None
+    neighbours = item_neighbours = user_history = None
     if config.rank.neighbours:
         neighbours = user_neighbours(history, config.rank.neighbours)
-        item_users = sp.csr_matrix(history.T)
-        items_near = sp.csr_matrix(user_neighbours(item_users, config.rank.neighbours).T)
+        item_neighbours = user_neighbours(sp.csr_matrix(history.T), config.rank.neighbours)
         counts = np.asarray(history.sum(axis=1)).ravel()
         user_history = sp.csr_matrix(sp.diags(1.0 / np.maximum(counts, 1.0)) @ history)
     item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
@@ -164,5 +162,5 @@ def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict
         user_scenario_activity=np.log1p(per_scenario) / 5.0, seen=history,
         item_text=np.array([str(t)[:DISPLAY_TEXT] for t in snapshot.items.text.tolist()], dtype=str),
         user_text_vectors=user_text, item_text_vectors=item_text, user_entities=user_entities,
-        item_entities=item_entities, user_neighbours=neighbours, item_users=item_users, user_history=user_history,
-        items_near=items_near)
+        item_entities=item_entities, user_neighbours=neighbours, user_history=user_history,
+        item_neighbours=item_neighbours)

@@ -8,6 +8,7 @@ only -> the ranker's scores -> :func:`top_k`.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 
@@ -71,8 +72,8 @@ def mask_seen(scores: np.ndarray, seen, users: np.ndarray, items: np.ndarray) ->
 
 def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int) -> np.ndarray:
     """The columns the ranker orders, per row: the ``n`` best recall scores and the ``n``
-    most popular columns (popularity above zero) with a finite score, without repeats
-    (``-1`` pads).
+    most popular columns (popularity above zero; ties to the lower column) with a finite
+    score, without repeats (``-1`` pads).
 
     Popular items join the candidates so that the ranker can fall back on popularity where
     recall knows little, e.g. for a user new to a scenario, whose vector comes from another
@@ -83,16 +84,37 @@ def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int) -> np.
         recall: ``[U, I]``, popularity: ``[I]`` -> ``[U, 2n]``.
     """
     n = min(n, recall.shape[1])
+    finite = np.isfinite(recall)
     by_recall = np.argpartition(-recall, n - 1, axis=1)[:, :n]
-    by_recall = np.where(np.isfinite(np.take_along_axis(recall, by_recall, axis=1)), by_recall, -1)
-    # Items nobody has interacted with (all of them, for cold items) are not "popular".
-    popular = np.where(np.isfinite(recall) & (popularity[None, :] > 0), popularity[None, :], -np.inf)
-    by_popularity = np.argpartition(-popular, n - 1, axis=1)[:, :n]
-    by_popularity = np.where(np.isfinite(np.take_along_axis(popular, by_popularity, axis=1)), by_popularity, -1)
+    by_recall = np.where(np.take_along_axis(finite, by_recall, axis=1), by_recall, -1)
+    # The most popular columns are the same for every row but for the row's own -inf
+    # (seen) ones: walk the global popularity order just far enough for every row.
+    order = np.argsort(-popularity, kind="stable")
+    order = order[popularity[order] > 0]  # items nobody has interacted with are not "popular"
+    masked = (~finite).sum(axis=1).max(initial=0)
+    head = order[:n + masked]
+    usable = finite[:, head]
+    rank = np.cumsum(usable, axis=1)
+    take = usable & (rank <= n)
+    by_popularity = np.full((len(recall), n), -1, np.int64)
+    rows, slots = np.nonzero(take)
+    by_popularity[rows, rank[rows, slots] - 1] = head[slots]
     columns = np.sort(np.concatenate([by_recall, by_popularity], axis=1), axis=1)
     repeat = np.zeros(columns.shape, bool)
     repeat[:, 1:] = columns[:, 1:] == columns[:, :-1]
     return np.where(repeat, -1, columns)
+
+
+def _through(left, right, users: np.ndarray, items: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """``(left @ right)[users, items]`` for pairs, computed for the distinct users only
+    (``chunk`` at a time), so the cost follows the users' rows, not the items' columns."""
+    distinct, inverse = np.unique(users, return_inverse=True)
+    result = np.zeros(len(users), np.float32)
+    for start in range(0, len(distinct), chunk):
+        product = sp.csr_matrix(left[distinct[start:start + chunk]] @ right)
+        pick = (inverse >= start) & (inverse < start + chunk)
+        result[pick] = np.asarray(product[inverse[pick] - start, items[pick]]).ravel()
+    return result
 
 
 def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall: np.ndarray) -> Tensor:
@@ -101,8 +123,8 @@ def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall
     can lean on content where the graph knows little, e.g. a cold item), the user's
     activity in the item's scenario (none: the user is new to it, and popularity there
     matters more), the share of the user's nearest neighbours who have the item (the
-    user -> item -> user -> item paths), and the item's mean weight among the nearest items
-    of the user's history (item -> user -> item paths).
+    user -> user -> item paths), and the item's mean weight among the nearest items of
+    the user's history (user -> item -> item paths).
 
     Shapes:
         users, items, recall: ``[P]`` -> ``[P, NUM_RANK_STATS]``.
@@ -112,9 +134,9 @@ def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall
     kg = np.zeros(len(users), np.float32) if index.user_entities is None else \
         np.asarray(index.user_entities[users].multiply(index.item_entities[items]).sum(axis=1)).ravel()
     neighbours = np.zeros(len(users), np.float32) if index.user_neighbours is None else \
-        np.asarray(index.user_neighbours[users].multiply(index.item_users[items]).sum(axis=1)).ravel()
-    near = np.zeros(len(users), np.float32) if index.items_near is None else \
-        np.asarray(index.user_history[users].multiply(index.items_near[items]).sum(axis=1)).ravel()
+        _through(index.user_neighbours, index.seen, users, items)
+    near = np.zeros(len(users), np.float32) if index.item_neighbours is None else \
+        _through(index.user_history, index.item_neighbours, users, items)
     stats = np.stack([recall, index.item_popularity[items], index.user_activity[users], text, kg,
                       index.user_scenario_activity[users, index.item_scenario[items]], neighbours, near], axis=1)
     return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
@@ -178,3 +200,58 @@ def score_items(ranker: torch.nn.Module | None, index: ServingIndex, users: np.n
     if ranker is None:
         return recall
     return final_order(*rank_recall(ranker, index, users, items, recall, num_candidates))
+
+
+def serve_top_k(ranker: torch.nn.Module | None, index: ServingIndex, users: np.ndarray, items: np.ndarray, k: int,
+                num_candidates: int, *, exclude_seen: bool = True, user_vectors: Tensor | None = None,
+                max_scores: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """The final top-``k`` of ``items`` per user: the candidates by the ranker's score,
+    then (where fewer than ``k`` candidates) the other items by recall score. The order is
+    :func:`score_items`'s, but only the candidates are ranked and users are scored a
+    chunk at a time (``max_scores`` recall scores at once), so memory and time follow the
+    request, not the catalogue squared.
+
+    Args:
+        user_vectors: vectors to serve instead of the index's rows ``users`` (then the
+            ranker is skipped: a text-only user has no statistics).
+
+    Returns:
+        ``(columns, scores)``, both ``[U, k]``: positions in ``items`` (``-1`` pads) and the
+        ranker's score (candidates) or recall score (the rest).
+    """
+    count = len(users) if user_vectors is None else len(user_vectors)
+    columns = np.full((count, k), -1, np.int64)
+    scores = np.full((count, k), -np.inf, np.float32)
+    chunk = max(1, max_scores // max(len(items), 1))
+    for start in range(0, count, chunk):
+        rows = slice(start, start + chunk)
+        chunk_users = users[rows] if user_vectors is None else np.zeros(0, np.int64)
+        recall = recall_scores(index, chunk_users, items, exclude_seen=exclude_seen,
+                               user_vectors=None if user_vectors is None else user_vectors[rows])
+        if ranker is None or user_vectors is not None:
+            top, found = top_k(recall, k)
+            columns[rows, :top.shape[1]], scores[rows, :top.shape[1]] = top, found
+            continue
+        candidates = candidate_columns(recall, index.item_popularity[items], num_candidates)
+        safe = np.maximum(candidates, 0)
+        ranked = rank_candidates(ranker, index, chunk_users, np.where(candidates >= 0, items[safe], -1),
+                                 np.take_along_axis(recall, safe, axis=1))
+        slot, best = top_k(ranked, k)
+        top = np.full((len(chunk_users), k), -1, np.int64)
+        found = np.full((len(chunk_users), k), -np.inf, np.float32)
+        top[:, :slot.shape[1]] = np.where(slot >= 0, np.take_along_axis(candidates, np.maximum(slot, 0), axis=1), -1)
+        found[:, :slot.shape[1]] = best
+        short = np.flatnonzero((top < 0).any(axis=1) & np.isfinite(recall).any(axis=1))
+        if len(short):  # fewer than k candidates: the rest follow by recall score
+            rest = recall[short].copy()
+            r, c = np.nonzero(candidates[short] >= 0)
+            rest[r, candidates[short][r, c]] = -np.inf
+            fill, fill_scores = top_k(rest, k)
+            for row, fill_row, fill_row_scores in zip(short, fill, fill_scores):
+                have = int((top[row] >= 0).sum())
+                extra = min(k - have, len(fill_row))
+                top[row, have:have + extra] = fill_row[:extra]
+                found[row, have:have + extra] = fill_row_scores[:extra]
+        columns[rows], scores[rows] = top, found
+    return columns, np.where(columns >= 0, scores, -np.inf).astype(np.float32)
+

@@ -1,0 +1,158 @@
+"""Serving cost: load time, single-user and batch recommend, CLI wall time, peak RSS.
+
+    python benchmarks/serving.py [--model-dir DIR] [--items 100000] [--users 50000]
+
+Two parts, written to benchmarks/results/serving.json and serving.md:
+
+- **synthetic**: a serving index of ``--items`` items and ``--users`` users (64-d vectors,
+  about 20 interactions per user drawn by a power law, 2 scenarios) with an untrained ranker
+  of the default shape: the request path is the same as for a trained one (recall over
+  every item, candidates, the ranker's features and scores, top-k), so its cost is too.
+  The statistics come from the same ``build_index`` code as a fitted model's.
+- **model** (with ``--model-dir``, e.g. a model trained by ``kgrec train ml-1m``): the same
+  measurements on a real saved model, plus the wall time of ``kgrec recommend`` on it.
+
+Every request is top-20 with ranking. Latencies are wall times per call, after 20 warm-up
+calls, on the threads torch chooses (here 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000.0
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+
+
+def measure(recommender, users: list[str], single_calls: int, batch_size: int) -> dict:
+    """Single-user latency percentiles and batch throughput of ``recommender.recommend``."""
+    rng = np.random.default_rng(0)
+    picks = [users[i] for i in rng.integers(len(users), size=single_calls + 20)]
+    for user in picks[:20]:
+        recommender.recommend(user, k=20)
+    seconds = []
+    for user in picks[20:]:
+        start = time.perf_counter()
+        recommender.recommend(user, k=20)
+        seconds.append(time.perf_counter() - start)
+    batch = [users[i] for i in rng.integers(len(users), size=batch_size)]
+    recommender.recommend(batch[:100], k=20)
+    start = time.perf_counter()
+    recommender.recommend(batch, k=20)
+    batch_seconds = time.perf_counter() - start
+    return {"single": _percentiles(seconds), "batch_users": batch_size,
+            "batch_users_per_s": round(batch_size / batch_seconds, 1)}
+
+
+def synthetic(num_items: int, num_users: int, per_user: int = 20, seed: int = 0):
+    """A Recommender serving a synthetic index of the given size (see the module docstring)."""
+    from kg_recsys import Recommender, RecommenderConfig
+    from kg_recsys.graph import GraphLayout
+    from kg_recsys.model import FittedModel, new_ranker
+    from kg_recsys.serving import build_index
+    from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable
+
+    rng = np.random.default_rng(seed)
+    scenarios = ("books", "movies")
+    config = RecommenderConfig.from_dict({"model": {"use_text": False, "use_kg": False}})
+    popularity = rng.pareto(1.2, size=num_items) + 1.0
+    item_scenario = np.array(scenarios)[np.arange(num_items) % 2]
+    count = num_users * per_user
+    users = np.repeat(np.arange(num_users), per_user)
+    items = rng.choice(num_items, size=count, p=popularity / popularity.sum())
+    interactions = InteractionTable(users, items, item_scenario[items], np.full(count, "view"),
+                                    np.ones(count, np.float32), np.full(count, np.nan))
+    snapshot = GraphSnapshot(
+        NodeTable.build([f"u{u}" for u in range(num_users)], [""] * num_users, [""] * num_users),
+        NodeTable.build([f"i{i}" for i in range(num_items)], [f"item {i}" for i in range(num_items)], item_scenario),
+        NodeTable.build([], [], []), interactions)
+    dim = config.model.hidden_dim
+    vectors = {"user": torch.randn(num_users, dim) / dim ** 0.5, "item": torch.randn(num_items, dim) / dim ** 0.5}
+    torch.manual_seed(seed)
+    fitted = FittedModel(config, GraphLayout((), scenarios), None, new_ranker(config, len(scenarios)), {})
+    start = time.perf_counter()
+    index = build_index(fitted, snapshot, None, vectors=vectors)
+    build_seconds = time.perf_counter() - start
+    recommender = Recommender(config)
+    recommender.fitted = fitted
+    recommender._use_index(index)
+    return recommender, build_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--model-dir", default=None, help="a saved model to measure as well")
+    parser.add_argument("--calls", type=int, default=500, help="single-user calls timed (default: 500)")
+    parser.add_argument("--batch", type=int, default=2000, help="users in the batch call (default: 2000)")
+    parser.add_argument("--out", default="benchmarks/results/serving")
+    args = parser.parse_args()
+    from kg_recsys import Recommender
+
+    result = {"threads": torch.get_num_threads()}
+    recommender, build_seconds = synthetic(args.items, args.users)
+    from kg_recsys.serving import ServingIndex
+
+    path = Path(".kgrec/bench-serving-index.npz")
+    path.parent.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    recommender.index.save(path)
+    save_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    ServingIndex.load(path)
+    load_seconds = time.perf_counter() - start
+    result["synthetic"] = {"items": args.items, "users": args.users,
+                           "interactions": int(recommender.index.seen.nnz), "index_build_s": round(build_seconds, 2),
+                           "index_save_s": round(save_seconds, 2), "index_load_s": round(load_seconds, 3),
+                           **measure(recommender, recommender.index.user_ids.tolist(), args.calls, args.batch)}
+    del recommender
+    if args.model_dir:
+        start = time.perf_counter()
+        model = Recommender.load(args.model_dir)
+        load = time.perf_counter() - start
+        user = str(model.index.user_ids[0])
+        command = [str(Path(sys.executable).parent / "kgrec"), "recommend", user, "--model-dir", args.model_dir, "--k", "20"]
+        walls = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            walls.append(time.perf_counter() - start)
+        result["model"] = {"model_dir": args.model_dir, "items": model.index.num_items,
+                           "users": model.index.num_users, "load_s": round(load, 3),
+                           "cli_recommend_s": round(min(walls), 2),
+                           **measure(model, model.index.user_ids.tolist(), args.calls, args.batch)}
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    result["load_average"] = [round(x, 1) for x in os.getloadavg()]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    rows = ["| index | items | users | load s | single p50 ms | single p99 ms | batch users/s |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, part in (("synthetic", result.get("synthetic")), ("model", result.get("model"))):
+        if part:
+            rows.append(f"| {name} | {part['items']:,} | {part['users']:,} | "
+                        f"{part.get('index_load_s', part.get('load_s'))} | {part['single']['p50_ms']} | "
+                        f"{part['single']['p99_ms']} | {part['batch_users_per_s']:,} |")
+    cli = f"\n`kgrec recommend` on the saved model: {result['model']['cli_recommend_s']} s wall (best of 3).\n" \
+        if "model" in result else ""
+    out.with_suffix(".md").write_text(
+        "# Serving\n\n`python benchmarks/serving.py" + (f" --model-dir {args.model_dir}" if args.model_dir else "")
+        + f"`; top-20 with ranking, {result['threads']} torch threads, load average {result['load_average']}.\n\n"
+        + "\n".join(rows) + "\n" + cli + f"\nPeak RSS {result['peak_rss_mib']} MiB.\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
