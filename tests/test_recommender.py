@@ -141,6 +141,20 @@ def test_save_load_round_trip_without_pickle(fitted, tmp_path):
     assert loaded.fitted.ranker_history == fitted.fitted.ranker_history and fitted.fitted.ranker_history
 
 
+def test_serving_ranks_as_the_evaluation_does(fitted):
+    """serve_top_k (candidates only, chunked) gives the head of score_items' full order."""
+    from kg_recsys.serving import score_items, top_k
+    from kg_recsys.serving.ranking import serve_top_k
+
+    index, ranker = fitted.index, fitted.fitted.ranker
+    users, items = np.arange(40), np.arange(index.num_items)
+    n = fitted.config.recall.num_candidates
+    expected, _ = top_k(score_items(ranker, index, users, items, n), 30)
+    served, scores = serve_top_k(ranker, index, users, items, 30, n, max_scores=len(items) * 7)  # 7 users a chunk
+    assert served.tolist() == expected.tolist()
+    assert np.all(np.diff(scores[:, :20], axis=1) <= 0)  # the top 20 are all candidates, by ranker score
+
+
 class _NoSnapshotStore:
     """A store that fails the test if serving reads a snapshot from it."""
 

@@ -12,6 +12,7 @@ from kg_recsys.schema import ITEM
 from kg_recsys.serving.index import build_index
 from kg_recsys.serving.ranking import candidate_columns, mask_seen, pair_stats, ranker_inputs, recall_scores
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
+from kg_recsys.threads import torch_threads
 from kg_recsys.training.early_stopping import EarlyStopping
 
 #: Ranker training steps between two checks on the held-back users.
@@ -73,6 +74,16 @@ def hard_negatives(label: np.ndarray, candidates: np.ndarray, cold_candidate: np
 
 def train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: InteractionTable, text_vectors,
                  rng: np.random.Generator, progress=None):
+    """See :func:`_train_ranker`; runs on one torch thread. The ranker's steps are small
+    matrix products (2,048 pairs through a 64-wide MLP), where a second thread costs more
+    in waiting than it saves: two ranker epochs on ml-100k-kg took 13.5 s on one thread and
+    63.5 s on two, with another fit on the cores (benchmarks/results/profile.md)."""
+    with torch_threads(1):
+        return _train_ranker(fitted, graph, holdout, text_vectors, rng, progress)
+
+
+def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: InteractionTable, text_vectors,
+                  rng: np.random.Generator, progress=None):
     """Train the ranker on held-out interactions against hard negatives from recall.
 
     The vectors come from a view where a share of items is made cold (ids and edges hidden,

@@ -153,3 +153,17 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     # What the demo prints as "try:" works.
     code, out, err = kgrec("recommend", "u001", "--store", "memory:demo/graph", "--model-dir", "demo/model")
     assert code == 0 and out.startswith("u001"), err
+
+
+def test_help_loads_neither_torch_nor_the_text_model():
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\n"
+            "from kg_recsys.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+            "heavy = [m for m in ('torch', 'torch_geometric', 'transformers', 'networkx') if m in sys.modules]\n"
+            "print(','.join(heavy))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", f"kgrec --help imported {done.stdout.strip()}"

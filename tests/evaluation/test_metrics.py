@@ -89,3 +89,13 @@ def test_coverage_counts_distinct_items_and_ignores_padding():
 
 def test_metric_names_order():
     assert metric_names(20) == ["recall@20", "ndcg@20", "hit@20", "mrr@20", "precision@20", "coverage@20"]
+
+
+def test_capped_recall_divides_by_the_cut_off_when_more_are_relevant():
+    from kg_recsys.evaluation.metrics import recall_at_k
+
+    hits = np.array([[True, True, False], [True, False, False]])
+    relevant = np.array([10, 2])
+    # 2 of 10 relevant in the top 3: 0.2 plain, 2/3 capped (at most 3 could be hit).
+    assert recall_at_k(hits, relevant, 3).tolist() == pytest.approx([0.2, 0.5])
+    assert recall_at_k(hits, relevant, 3, capped=True).tolist() == pytest.approx([2 / 3, 0.5])
