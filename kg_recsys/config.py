@@ -75,9 +75,13 @@ class ModelConfig:
 class TrainConfig:
     """The BPR trainer of the GNN and the ranker's trainer."""
 
+    #: An upper bound: early stopping ends a fit first (12 to 19 epochs on the data sets here).
     epochs: int = 80
-    batch_size: int = 4096
-    lr: float = 5e-3
+    #: Interactions per step. Each step is a full-graph forward and backward pass, so a
+    #: larger batch means fewer of them: on warm ml-100k-kg (seed 0), 8192 at lr 1e-2 fitted
+    #: in 198 s against 264 s for 4096 at 5e-3, at recall@20 0.3753 against 0.3737.
+    batch_size: int = 8192
+    lr: float = 1e-2
     weight_decay: float = 1e-6
     #: Probability that an item's or entity's id embedding is dropped in a step, so the
     #: model also learns to score from text and links alone (cold nodes at inference).

@@ -301,6 +301,34 @@ class Recommender:
             self.store.upsert_interactions(interactions)
         self._reindex(self.store.snapshot())
 
+    def forget_user(self, user_id: str) -> None:
+        """Remove a user from the store (node, interactions, recommendations, vectors), from
+        the text cache (its profile text) and from the model (its trained id embedding, which
+        is zeroed), then re-embed the graph so that its interactions move no other vector.
+
+        Raises:
+            KeyError: the store has no such user.
+        """
+        fitted = self._require_fitted()
+        store = self._require_store()
+        snapshot = store.snapshot()
+        users = snapshot.users.index()
+        if user_id not in users:
+            raise KeyError(f"unknown user {user_id!r}: not in the store")
+        text = str(snapshot.users.text[users[user_id]])
+        store.delete_user(user_id)
+        if text and self.config.model.use_text:
+            self.encoder.forget([text])
+        trained = fitted.trained_ids["user"]
+        rows = np.flatnonzero(trained == user_id)
+        if len(rows):
+            trained[rows] = ""
+            id_emb = getattr(fitted.gnn, "id_emb", None)
+            if id_emb is not None:
+                with torch.no_grad():
+                    id_emb["user"].weight[torch.from_numpy(rows)] = 0.0
+        self._reindex(store.snapshot())
+
     # ------------------------------------------------------------------ explanations
     def explain(self, user_id: str, item_id: str, max_paths: int = 5) -> Explanation:
         """The graph paths that tie ``user_id`` to ``item_id``, strongest first, with the

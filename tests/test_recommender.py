@@ -274,6 +274,33 @@ def test_add_users_with_text_and_interactions(fresh):
     assert len(fresh.snapshot.users) == len(snap.users) + 1
 
 
+def test_forget_user_removes_it_from_the_store_the_index_the_model_and_the_text_cache(fresh):
+    texts = collections.Counter(fresh.snapshot.users.text.tolist())
+    # A user whose profile text no other user shares (else re-embedding caches it again).
+    user = next(u for u, t in zip(fresh.snapshot.users.ids.tolist(), fresh.snapshot.users.text.tolist())
+                if t and texts[t] == 1 and _history(fresh, u))
+    row = fresh.index.user_rows()[user]
+    text = str(fresh.snapshot.users.text[fresh.snapshot.users.index()[user]])
+    history = sorted(_history(fresh, user))
+    before = {i: fresh.index.item_vectors[fresh.index.item_rows()[i]].clone() for i in history}
+    fresh.forget_user(user)
+    snapshot = fresh.store.snapshot()
+    assert user not in snapshot.users.ids.tolist()
+    assert not any(fresh.store.has_relationship("User", user, "INTERACTED", "Item", i) for i in history)
+    assert user not in fresh.index.user_ids.tolist()
+    assert user not in fresh.fitted.trained_ids["user"].tolist()
+    assert float(fresh.fitted.gnn.id_emb["user"].weight[row].abs().sum()) == 0.0
+    assert fresh._encoder._cache.get([fresh._encoder._hash(text)]) == {}
+    # Its interactions no longer move the vectors of the items it had.
+    assert any(not torch.allclose(before[i], fresh.index.item_vectors[fresh.index.item_rows()[i]]) for i in history)
+    again = Recommender(fresh.config)
+    again.fitted, again.store = fresh.fitted, fresh.store
+    again._reindex(snapshot)
+    torch.testing.assert_close(again.index.item_vectors, fresh.index.item_vectors)
+    with pytest.raises(KeyError, match="unknown user"):
+        fresh.forget_user(user)
+
+
 def test_a_ranker_of_several_draws_saves_and_loads(tmp_path):
     store = MemoryStore()
     ingest_source("demo", store, progress=False)

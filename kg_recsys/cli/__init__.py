@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # One module per subcommand group; listed here so that --help shows them in this order.
-_COMMANDS = ("ingest", "train", "evaluate", "recommend", "explain", "export", "neo4j", "demo")
+_COMMANDS = ("ingest", "train", "evaluate", "recommend", "explain", "forget", "export", "neo4j", "demo")
 
 
 class CliError(Exception):

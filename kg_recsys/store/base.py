@@ -156,6 +156,11 @@ class GraphStore(Protocol):
     def has_relationship(self, src_label: str, src_id: str, relation: str, dst_label: str, dst_id: str) -> bool:
         """Whether that relationship exists, in either direction."""
 
+    def delete_user(self, user_id: str) -> bool:
+        """Remove a user node with every relationship it has (interactions, recommendations,
+        attributes) and its vectors; ``False`` if there was no such user."""
+        ...
+
     def snapshot(self) -> GraphSnapshot:
         """Export the graph as arrays for training."""
 

@@ -242,6 +242,8 @@ class MemoryStore:
             self._apply_relations(rows)
         elif op == "recommendations":
             self._apply_recommendations(rows)
+        elif op == "delete_users":
+            self._apply_delete_users(rows)
         else:
             raise ValueError(f"unknown log operation {op!r}")
 
@@ -408,6 +410,22 @@ class MemoryStore:
         ) if users else InteractionTable.empty()
         return GraphSnapshot(built[USER], built[ITEM], built["Entity"], interactions,
                              {t: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for t, (a, b) in relations.items()})
+
+    def delete_user(self, user_id: str) -> bool:
+        if not self.graph.has_node((USER, user_id)):
+            return False
+        self._commit("delete_users", [user_id])
+        if any(user_id in table for (label, _), table in self._vectors.items() if label == USER):
+            for (label, _), table in self._vectors.items():
+                if label == USER:
+                    table.pop(user_id, None)
+            self._save_vectors()
+        return True
+
+    def _apply_delete_users(self, rows: list) -> None:
+        for user_id in rows:
+            if self.graph.has_node((USER, user_id)):
+                self.graph.remove_node((USER, user_id))  # and every relationship it has
 
     # ----------------------------------------------------------------- vectors and recommendations
     def write_vectors(self, label: str, ids: Sequence[str], vectors: np.ndarray, prop: str = "embedding") -> None:

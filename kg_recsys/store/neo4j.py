@@ -238,6 +238,14 @@ class Neo4jStore:
             for (name,) in session.run("SHOW VECTOR INDEXES YIELD name RETURN name").values():
                 session.run(f"DROP INDEX {_q(check_name(name, 'index name'))} IF EXISTS").consume()
 
+    def delete_user(self, user_id: str) -> bool:
+        # DETACH DELETE takes its relationships (INTERACTED, RECOMMENDED, attributes) and
+        # its properties, vectors included.
+        query = "MATCH (u:User {id: $id}) WITH u, u.id AS id DETACH DELETE u RETURN count(id)"
+        with self._session() as session:
+            deleted = session.execute_write(lambda tx: tx.run(query, {"id": user_id}).single()[0])
+        return bool(deleted)
+
     # ----------------------------------------------------------------- reads
     def counts(self) -> dict[str, dict[str, int]]:
         # Single-label and single-type counts are answered from Neo4j's count store.

@@ -55,6 +55,11 @@ class _VectorCache:
             self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
                                 [(self.model_key, key, vector.astype(np.float32).tobytes()) for key, vector in items])
 
+    def delete(self, hashes: list[str]) -> None:
+        with self.db:
+            self.db.executemany("DELETE FROM vectors WHERE model = ? AND hash = ?",
+                                [(self.model_key, key) for key in hashes])
+
     def close(self) -> None:
         self.db.close()
 
@@ -122,6 +127,11 @@ class TextEncoder:
     @staticmethod
     def _hash(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def forget(self, texts: Sequence[str]) -> None:
+        """Remove the cached vectors of ``texts`` (a user asked to be forgotten)."""
+        if self._cache:
+            self._cache.delete([self._hash(text) for text in texts])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -17,6 +17,7 @@ COMMANDS = {
     "train": ["--store", "--model-dir", "--config", "--epochs", "--seed", "--k", "--no-write-back"],
     "recommend": ["--store", "--model-dir", "--k", "--scenario", "--text", "--json"],
     "explain": ["--store", "--model-dir", "--max-paths", "--json"],
+    "forget": ["--store", "--model-dir"],
     "demo": ["--out", "--epochs", "--no-eval"],
 }
 
@@ -153,6 +154,24 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     # What the demo prints as "try:" works.
     code, out, err = kgrec("recommend", "u001", "--store", "memory:demo/graph", "--model-dir", "demo/model")
     assert code == 0 and out.startswith("u001"), err
+
+
+def test_forget_removes_the_user_from_the_store_and_the_saved_model(tmp_path):
+    store, model = f"memory:{tmp_path / 'graph'}", str(tmp_path / "model")
+    code, _, err = kgrec("train", "demo", "--store", store, "--model-dir", model, "--epochs", "1", "--no-progress")
+    assert code == 0, err
+    code, out, err = kgrec("forget", "u002", "--store", store, "--model-dir", model)
+    assert code == 0, err
+    assert json.loads(out)["forgotten"] == "u002"
+    code, _, err = kgrec("recommend", "u002", "--store", store, "--model-dir", model)
+    assert code == 2 and "unknown user" in err
+    from kg_recsys import open_store
+
+    with open_store(store) as opened:
+        assert "u002" not in opened.snapshot().users.ids.tolist()
+        assert opened.recommendations("u002", "kg_recsys") == []
+    code, _, err = kgrec("forget", "u002", "--store", store, "--model-dir", model)
+    assert code == 2 and "unknown user 'u002'" in err
 
 
 def test_help_loads_neither_torch_nor_the_text_model():

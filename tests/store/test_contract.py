@@ -233,6 +233,25 @@ def test_replace_recommendations(store):
     assert store.recommendations("nobody", "gnn") == []
 
 
+def test_delete_user_leaves_nothing_of_the_user(store):
+    load(store)
+    store.write_vectors(USER, ["u1", "u2"], np.array([[1.0, 0.0], [0.0, 1.0]], np.float32))
+    store.replace_recommendations("gnn", [Recommendation("u1", "i2", 0.9, 1), Recommendation("u2", "i1", 0.7, 1)],
+                                  at="2024-01-01T00:00:00")
+    assert store.delete_user("u1") is True
+    assert store.delete_user("u1") is False  # a second call finds nothing
+    snapshot = store.snapshot()
+    assert "u1" not in snapshot.users.ids.tolist()
+    counts = store.counts()
+    # u1 had 3 interactions (two merged events on i1, one on i2), one friend edge, one
+    # attribute edge and one recommendation; u2's and u3's stay.
+    assert counts["relationships"][INTERACTED] == 2 and counts["relationships"][RECOMMENDED] == 1
+    assert "friend" not in counts["relationships"] and "occupation" not in counts["relationships"]
+    assert store.recommendations("u1", "gnn") == [] and len(store.recommendations("u2", "gnn")) == 1
+    assert [node_id for node_id, _ in store.similar_by_vector(USER, np.array([1.0, 0.0]), k=5)] == ["u2"]
+    assert not store.has_relationship(USER, "u1", INTERACTED, ITEM, "i2")
+
+
 # ------------------------------------------------------------------------------ across stores
 @pytest.mark.neo4j
 def test_snapshots_are_equal_across_stores(memory_store, neo4j_store):
