@@ -24,7 +24,7 @@ import torch
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.model import CheckpointError, FittedModel, load_checkpoint, read_meta, save_checkpoint
 from kg_recsys.schema import (
-    DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id,
+    DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id, check_relation_name,
 )
 from kg_recsys.serving import ServingIndex, build_index, rank_candidates, top_k
 from kg_recsys.serving.ranking import serve_top_k
@@ -36,6 +36,12 @@ _INDEX_FILE = "index.npz"
 #: small matrix products, and two threads waiting on each other cost more than they save
 #: (single-user recommend over 2,000 items, 2 busy cores: 42 ms with 2 threads, 6.5 ms with 1).
 SMALL_REQUEST = 64
+
+
+def _check_k(value: int, name: str, most: int) -> None:
+    """A count argument in ``1..max(most, 1)``, else a ValueError that names it."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 1 <= value <= max(most, 1):
+        raise ValueError(f"{name} must be an integer in 1..{max(most, 1)}, got {value!r}")
 
 
 class UnknownUserError(KeyError):
@@ -209,6 +215,7 @@ class Recommender:
         items, or an :class:`UnknownUserError` that says what to do.
         """
         self._require_fitted()
+        _check_k(k, "k", self.index.num_items)
         single = isinstance(user_ids, str)
         batch = [user_ids] if single else list(user_ids)
         ids = np.full((len(batch), k), "", dtype=object)
@@ -233,6 +240,7 @@ class Recommender:
                            ) -> tuple[np.ndarray, np.ndarray]:
         """Serve a user known only by a description or search history (no id, no history)."""
         self._require_fitted()
+        _check_k(k, "k", self.index.num_items)
         if not profile_text.strip():
             raise ValueError("profile_text is empty")
         user = self._text_vectors_for([profile_text])
@@ -254,6 +262,7 @@ class Recommender:
     def similar_items(self, item_id: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Items nearest to ``item_id`` by cosine of their vectors (itself excluded)."""
         self._require_fitted()
+        _check_k(k, "k", self.index.num_items)
         if item_id not in self._item_row:
             raise KeyError(f"unknown item {item_id!r}")
         vectors = torch.nn.functional.normalize(self.index.item_vectors, dim=-1)
@@ -277,11 +286,14 @@ class Recommender:
 
     def _add(self, label: str, key: str, rows: Iterable[dict]) -> None:
         self._require_fitted()
+        store = self._require_store()
+        # The whole request is checked (ids, attribute names) before the first write.
         nodes, relations, interactions = [], [], []
         for row in rows:
             node_id = check_id(row[key])
             nodes.append({"id": node_id, "text": row.get("text"), "scenario": row.get("scenario")})
             for attribute, values in (row.get("attributes") or {}).items():
+                check_relation_name(attribute)
                 for value in values if isinstance(values, (list, tuple)) else [values]:
                     relations.append({"src_label": label, "src_id": node_id, "relation": attribute,
                                       "dst_label": ENTITY, "dst_id": attribute_entity_id(attribute, str(value))})
@@ -291,15 +303,15 @@ class Recommender:
             for item in row.get("interactions") or []:
                 interactions.append({"user_id": node_id, "item_id": check_id(item),
                                      "scenario": row.get("scenario") or DEFAULT_SCENARIO})
-        self.store.upsert_nodes(label, nodes)
+        store.upsert_nodes(label, nodes)
         if relations:
             # Attribute entities need their value as text to carry meaning for new nodes.
-            self.store.upsert_nodes(ENTITY, [{"id": r["dst_id"], "text": r["dst_id"].split("=", 1)[-1]}
+            store.upsert_nodes(ENTITY, [{"id": r["dst_id"], "text": r["dst_id"].split("=", 1)[-1]}
                                              for r in relations if r["relation"] != SAME_AS])
-            self.store.upsert_relations(relations)
+            store.upsert_relations(relations)
         if interactions:
-            self.store.upsert_interactions(interactions)
-        self._reindex(self.store.snapshot())
+            store.upsert_interactions(interactions)
+        self._reindex(store.snapshot())
 
     def forget_user(self, user_id: str) -> None:
         """Remove a user from the store (node, interactions, recommendations, vectors), from
@@ -335,6 +347,7 @@ class Recommender:
         score split into its recall and ranking parts. Every hop is a relationship that
         exists in the store."""
         self._require_fitted()
+        _check_k(max_paths, "max_paths", 10_000)
         if user_id not in self._user_row:
             raise KeyError(f"unknown user {user_id!r}")
         if item_id not in self._item_row:

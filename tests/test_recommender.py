@@ -274,6 +274,21 @@ def test_add_users_with_text_and_interactions(fresh):
     assert len(fresh.snapshot.users) == len(snap.users) + 1
 
 
+def test_bad_requests_are_refused_before_any_write(fresh):
+    from kg_recsys.schema import SchemaError
+
+    before = fresh.store.counts()
+    with pytest.raises(SchemaError):
+        fresh.add_items([{"item_id": "b_bad", "text": "x", "attributes": {"bad name!": "y"}}])
+    assert fresh.store.counts() == before and fresh.store.node("Item", "b_bad") is None
+    for call in (lambda: fresh.recommend("u001", k=0), lambda: fresh.recommend("u001", k=10 ** 12),
+                 lambda: fresh.similar_items("b001", k=-2), lambda: fresh.explain("u001", "b001", max_paths=-1)):
+        with pytest.raises(ValueError, match="must be an integer in 1.."):
+            call()
+    with pytest.raises(KeyError, match="unknown item 'nope'"):
+        fresh.explain("u001", "nope")
+
+
 def test_forget_user_removes_it_from_the_store_the_index_the_model_and_the_text_cache(fresh):
     texts = collections.Counter(fresh.snapshot.users.text.tolist())
     # A user whose profile text no other user shares (else re-embedding caches it again).

@@ -53,13 +53,16 @@ def run(args: argparse.Namespace) -> int:
     if args.scenario is not None and args.scenario not in scenarios:
         raise CliError(f"unknown scenario {args.scenario!r}; known: {', '.join(scenarios)}")
     results = []
-    if args.users:
-        ids, scores = recommender.recommend(args.users, k=args.k, scenario=args.scenario,
-                                            exclude_seen=not args.include_seen)
-        results += [(user, ids[r], scores[r]) for r, user in enumerate(args.users)]
-    if args.text is not None:
-        ids, scores = recommender.recommend_for_text(args.text, k=args.k, scenario=args.scenario)
-        results.append((f"text: {args.text}", ids, scores))
+    try:
+        if args.users:
+            ids, scores = recommender.recommend(args.users, k=args.k, scenario=args.scenario,
+                                                exclude_seen=not args.include_seen)
+            results += [(user, ids[r], scores[r]) for r, user in enumerate(args.users)]
+        if args.text is not None:
+            ids, scores = recommender.recommend_for_text(args.text, k=args.k, scenario=args.scenario)
+            results.append((f"text: {args.text}", ids, scores))
+    except ValueError as error:  # e.g. --k larger than the catalogue
+        raise CliError(str(error)) from None
     row = index.item_rows()
     names = ("", *scenarios)  # the index's scenario column: 0 = unknown
 
