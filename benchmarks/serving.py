@@ -55,6 +55,31 @@ def measure(recommender, users: list[str], single_calls: int, batch_size: int) -
             "batch_users_per_s": round(batch_size / batch_seconds, 1)}
 
 
+def time_updates(model_dir: str, store_uri: str, calls: int) -> dict:
+    """``add_interactions`` latency (one new item for a random user), on a copy of the store;
+    the first call, which reads the graph into memory, is reported apart."""
+    import shutil
+    import tempfile
+
+    from kg_recsys import MemoryStore, Recommender
+
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copytree(store_uri.removeprefix("memory:"), f"{folder}/store")
+        store = MemoryStore(f"{folder}/store")
+        model = Recommender.load(model_dir, store)
+        rng = np.random.default_rng(0)
+        seconds = []
+        for _ in range(calls + 1):
+            user = int(rng.integers(model.index.num_users))
+            unseen = np.flatnonzero(np.asarray(model.index.seen[user].todense()).ravel() == 0)
+            item = str(model.index.item_ids[unseen[rng.integers(len(unseen))]])
+            start = time.perf_counter()
+            model.add_interactions(str(model.index.user_ids[user]), [item])
+            seconds.append(time.perf_counter() - start)
+        store.close()
+    return {"first_update_s": round(seconds[0], 2), "add_interactions": _percentiles(seconds[1:])}
+
+
 def synthetic(num_items: int, num_users: int, per_user: int = 20, seed: int = 0):
     """A Recommender serving a synthetic index of the given size (see the module docstring)."""
     from kg_recsys import Recommender, RecommenderConfig
@@ -95,6 +120,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--model-dir", default=None, help="a saved model to measure as well")
+    parser.add_argument("--store", default=None, metavar="memory:PATH",
+                        help="the model's embedded store: add_interactions is timed on a copy of it")
+    parser.add_argument("--updates", type=int, default=50, help="add_interactions calls timed (default: 50)")
     parser.add_argument("--calls", type=int, default=500, help="single-user calls timed (default: 500)")
     parser.add_argument("--batch", type=int, default=2000, help="users in the batch call (default: 2000)")
     parser.add_argument("--out", default="benchmarks/results/serving")
@@ -129,7 +157,10 @@ def main() -> None:
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
             walls.append(time.perf_counter() - start)
-        result["model"] = {"model_dir": args.model_dir, "items": model.index.num_items,
+        updates = {}
+        if args.store:
+            updates = time_updates(args.model_dir, args.store, args.updates)
+        result["model"] = {"model_dir": args.model_dir, "items": model.index.num_items, **updates,
                            "users": model.index.num_users, "load_s": round(load, 3),
                            "cli_recommend_s": round(min(walls), 2),
                            **measure(model, model.index.user_ids.tolist(), args.calls, args.batch)}
@@ -145,8 +176,13 @@ def main() -> None:
             rows.append(f"| {name} | {part['items']:,} | {part['users']:,} | "
                         f"{part.get('index_load_s', part.get('load_s'))} | {part['single']['p50_ms']} | "
                         f"{part['single']['p99_ms']} | {part['batch_users_per_s']:,} |")
-    cli = f"\n`kgrec recommend` on the saved model: {result['model']['cli_recommend_s']} s wall (best of 3).\n" \
-        if "model" in result else ""
+    cli = ""
+    if "model" in result:
+        cli = f"\n`kgrec recommend` on the saved model: {result['model']['cli_recommend_s']} s wall (best of 3).\n"
+        if "add_interactions" in result["model"]:
+            cli += (f"`add_interactions` (one item): p50 {result['model']['add_interactions']['p50_ms']} ms, "
+                    f"p99 {result['model']['add_interactions']['p99_ms']} ms; the first call, which reads the "
+                    f"store's graph into memory, {result['model']['first_update_s']} s.\n")
     out.with_suffix(".md").write_text(
         "# Serving\n\n`python benchmarks/serving.py" + (f" --model-dir {args.model_dir}" if args.model_dir else "")
         + f"`; top-20 with ranking, {result['threads']} torch threads, load average {result['load_average']}.\n\n"

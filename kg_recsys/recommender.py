@@ -24,7 +24,7 @@ import torch
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.model import CheckpointError, FittedModel, load_checkpoint, read_meta, save_checkpoint
 from kg_recsys.schema import (
-    DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id, check_relation_name,
+    DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id, check_relation_name,
 )
 from kg_recsys.serving import ServingIndex, build_index, rank_candidates, top_k
 from kg_recsys.serving.ranking import serve_top_k
@@ -107,6 +107,7 @@ class Recommender:
         self.store: GraphStore | None = None
         self._snapshot: GraphSnapshot | None = None
         self._encoder = None
+        self._live = None
         #: Seconds per stage of the last :meth:`fit`: snapshot, text, gnn, ranker, index.
         self.timings: dict[str, float] = {}
 
@@ -164,6 +165,7 @@ class Recommender:
 
     def _use_index(self, index: ServingIndex) -> None:
         self.index = index
+        self._live = None  # a live graph belongs to the index it updates
         self._user_row = index.user_rows()
         self._item_row = index.item_rows()
 
@@ -312,6 +314,64 @@ class Recommender:
         if interactions:
             store.upsert_interactions(interactions)
         self._reindex(store.snapshot())
+
+    def add_interactions(self, user_id: str, item_ids: Sequence[str], scenario: str | None = None) -> None:
+        """Record new interactions of a known user and serve them at once, without retraining.
+
+        They are written to the store first (so nothing acknowledged is lost), then only the
+        vectors they change are recomputed, by a forward pass over their k-hop subgraph
+        (:mod:`kg_recsys.serving.live`), equal to a full re-embedding. The first call reads
+        the store's graph once and keeps it in memory. Items the user already has are
+        merged by the store (the same event) and change nothing.
+
+        Args:
+            user_id: a user of the model.
+            item_ids: items of the model.
+            scenario: the interactions' scenario (default: the model's only scenario, or
+                ``"default"``).
+        """
+        from kg_recsys.serving.live import add_to_index
+        from kg_recsys.store.base import InteractionTable
+
+        fitted = self._require_fitted()
+        store = self._require_store()
+        if user_id not in self._user_row:
+            raise KeyError(f"unknown user {user_id!r}: add it with add_users()")
+        unknown = [i for i in item_ids if i not in self._item_row]
+        if unknown:
+            raise KeyError(f"unknown item(s) {', '.join(map(repr, unknown))}: add them with add_items()")
+        if scenario is None:
+            scenario = fitted.scenarios[0] if len(fitted.scenarios) == 1 else DEFAULT_SCENARIO
+        if scenario not in fitted.scenarios:
+            raise ValueError(f"unknown scenario {scenario!r}; known: {list(fitted.scenarios)}")
+        live = self._live_graph()
+        user = self._user_row[user_id]
+        items = np.array(sorted({self._item_row[i] for i in item_ids}), np.int64)
+        store.upsert_interactions([{"user_id": user_id, "item_id": str(self.index.item_ids[i]), "scenario": scenario}
+                                   for i in items])
+        items = items[np.asarray(self.index.seen[user, items].todense()).ravel() == 0] if len(items) else items
+        if not len(items):
+            return
+        table = InteractionTable(np.full(len(items), user), items, np.full(len(items), scenario),
+                                 np.full(len(items), DEFAULT_KIND), np.ones(len(items), np.float32),
+                                 np.full(len(items), np.nan))
+        live.add_interactions(user, items, scenario, table)
+        add_to_index(self.index, live, user, items, scenario)
+        self._snapshot = live.snapshot
+
+    def _live_graph(self):
+        """The in-memory graph behind live updates, read from the store at first use (and
+        the index rebuilt from it if the store has changed since the index was made)."""
+        from kg_recsys.serving.live import LiveGraph
+
+        if self._live is None:
+            snapshot = self._require_store().snapshot()
+            text = self._text_vectors(snapshot)
+            if not (np.array_equal(snapshot.users.ids, self.index.user_ids)
+                    and np.array_equal(snapshot.items.ids, self.index.item_ids)):
+                self._reindex(snapshot, text)
+            self._live = LiveGraph(self.fitted, snapshot, text)
+        return self._live
 
     def forget_user(self, user_id: str) -> None:
         """Remove a user from the store (node, interactions, recommendations, vectors), from

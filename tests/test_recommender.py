@@ -274,6 +274,30 @@ def test_add_users_with_text_and_interactions(fresh):
     assert len(fresh.snapshot.users) == len(snap.users) + 1
 
 
+def test_add_interactions_updates_the_index_as_a_full_re_embedding_would(fresh):
+    user = "u003"
+    seen = _history(fresh, user)
+    scenario_of = dict(zip(fresh.snapshot.items.ids.tolist(), fresh.snapshot.items.scenario.tolist()))
+    new = [i for i in fresh.index.item_ids.tolist() if i not in seen and scenario_of[i] == "movies"][:3]
+    before = fresh.index.user_vectors[fresh.index.user_rows()[user]].clone()
+    fresh.add_interactions(user, new, scenario="movies")
+    assert all(fresh.store.has_relationship("User", user, "INTERACTED", "Item", i) for i in new)
+    assert not torch.allclose(before, fresh.index.user_vectors[fresh.index.user_rows()[user]])
+    ids, _ = fresh.recommend(user, k=50)
+    assert not set(new) & set(ids.tolist()), "the new interactions are seen items now"
+    full = Recommender(fresh.config)
+    full.fitted, full.store = fresh.fitted, fresh.store
+    full._reindex(fresh.store.snapshot())
+    torch.testing.assert_close(fresh.index.user_vectors, full.index.user_vectors, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fresh.index.item_vectors, full.index.item_vectors, atol=1e-5, rtol=0)
+    for name in ("item_count", "user_activity", "user_scenario_activity", "item_popularity", "user_text_vectors"):
+        np.testing.assert_allclose(getattr(fresh.index, name), getattr(full.index, name), atol=1e-6, err_msg=name)
+    for name in ("seen", "user_history", "user_entities"):
+        assert abs(getattr(fresh.index, name) - getattr(full.index, name)).max() < 1e-6, name
+    with pytest.raises(KeyError, match="unknown item"):
+        fresh.add_interactions(user, ["no-such-item"])
+
+
 def test_bad_requests_are_refused_before_any_write(fresh):
     from kg_recsys.schema import SchemaError
 
