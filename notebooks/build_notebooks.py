@@ -177,7 +177,7 @@ from kg_recsys import MemoryStore, Recommender
 store = MemoryStore()
 ingest_source("demo", store, progress=False)
 rec = Recommender(config).fit(store)
-vectors, scenarios = rec.vectors["item"], rec.snapshot.items.scenario
+vectors, scenarios = rec.index.item_vectors, rec.snapshot.items.scenario
 fig, ax = plt.subplots(figsize=(6, 5))
 plot_projection(ax, pca_2d(vectors), scenarios, title="item vectors (PCA)")
 """),
