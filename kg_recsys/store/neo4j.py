@@ -78,6 +78,10 @@ def _schema_statements(text: str) -> list[str]:
     return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
 
 
+class StoreConnectionError(ValueError):
+    """The server cannot be reached or refuses the credentials; the message says what to do."""
+
+
 class Neo4jStore:
     """:class:`~kg_recsys.store.base.GraphStore` over a Neo4j 5 database, via Bolt.
 
@@ -98,8 +102,18 @@ class Neo4jStore:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.uri, self.user, self.database, self.batch_size = uri, user, database, batch_size
-        self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, _password(password)))
+        self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, _password(password)), connection_timeout=5.0)
         self._schema_ready = False
+        # The driver connects lazily: without this, a wrong password or a stopped server
+        # surfaces as a long traceback at the first query instead of one line here.
+        try:
+            self._driver.verify_connectivity()
+        except neo4j.exceptions.AuthError:
+            self._driver.close()
+            raise StoreConnectionError(f"wrong password for {user} at {uri}: set {PASSWORD_ENV}") from None
+        except (neo4j.exceptions.ServiceUnavailable, OSError):
+            self._driver.close()
+            raise StoreConnectionError(f"no Neo4j at {uri}; start it with `kgrec neo4j start`") from None
 
     def __repr__(self) -> str:
         return f"Neo4jStore(uri={self.uri!r}, database={self.database!r}, batch_size={self.batch_size})"
