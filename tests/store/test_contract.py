@@ -354,14 +354,10 @@ def test_memory_store_refuses_a_corrupt_middle_line(tmp_path):
 
 @pytest.mark.neo4j
 def test_neo4j_mistakes_are_one_line_that_says_what_to_do(neo4j_uri):
-    import time
-
     from kg_recsys.store import open_store
     from kg_recsys.store.neo4j import StoreConnectionError
 
-    started = time.perf_counter()
     with pytest.raises(StoreConnectionError, match=r"^wrong password for neo4j at .*: set KGREC_NEO4J_PASSWORD$"):
         open_store(neo4j_uri, password="not-the-password")
     with pytest.raises(StoreConnectionError, match=r"^no Neo4j at bolt://127\.0\.0\.1:1; start it with `kgrec neo4j start`$"):
         open_store("bolt://127.0.0.1:1", password="any-password")
-    assert time.perf_counter() - started < 30  # not the driver's minute of retries
