@@ -204,17 +204,18 @@ class Recommender:
                                   user_vectors=user_vectors)
         return np.where(top >= 0, self.index.item_ids[candidates[np.maximum(top, 0)]], ""), scores
 
-    def _popular(self, k: int, scenario: str | None) -> tuple[np.ndarray, np.ndarray]:
+    def _popular(self, k: int, scenario: str | None) -> np.ndarray:
         candidates = self._candidates(scenario)
-        order = candidates[np.argsort(-self.index.item_count[candidates], kind="stable")[:k]]
-        return self.index.item_ids[order], self.index.item_count[order].astype(np.float32)
+        return self.index.item_ids[candidates[np.argsort(-self.index.item_count[candidates], kind="stable")[:k]]]
 
     def recommend(self, user_ids: str | Sequence[str], k: int = 10, scenario: str | None = None,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item ids and scores for one user (1-D arrays) or a batch (``[U, k]``).
 
         An unknown user gets the configured fallback (``unknown_user``): the most popular
-        items, or an :class:`UnknownUserError` that says what to do.
+        items, with ``NaN`` scores (they have no model score, and popularity counts would
+        not compare with the model's scores of the other rows), or an
+        :class:`UnknownUserError` that says what to do.
         """
         self._require_fitted()
         _check_k(k, "k", self.index.num_items)
@@ -228,8 +229,8 @@ class Recommender:
                 if self.config.unknown_user == "error":
                     raise UnknownUserError(f"unknown user {u!r}: add it with add_users(), serve it with "
                                            "recommend_for_text(), or set unknown_user = 'popularity'")
-                found, value = self._popular(k, scenario)
-                ids[r, :len(found)], scores[r, :len(found)] = found, value
+                found = self._popular(k, scenario)
+                ids[r, :len(found)], scores[r, :len(found)] = found, np.nan
         if known:
             rows, users = map(np.array, zip(*known))
             with torch_threads(1 if len(users) <= SMALL_REQUEST else None):
