@@ -205,8 +205,10 @@ def start(port: int = DEFAULT_BOLT_PORT, data_dir: str | os.PathLike | None = No
     build()
     home = Path(data_dir) if data_dir is not None else state_dir() / "home"
     home = home.resolve()
-    state_dir().mkdir(parents=True, exist_ok=True)
-    home.mkdir(parents=True, exist_ok=True)
+    # The database files are the user's data: readable by the owner only.
+    for folder in (state_dir(), home):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
     command = [_java(), *_jvm_options(), "-cp", f"{SERVER_DIR / 'target' / 'classes'}{os.pathsep}"
                f"{SERVER_DIR / 'target' / 'lib' / '*'}", MAIN_CLASS, "--home", str(home),
                "--bolt-port", str(port), "--http-port", str(http_port), "--pagecache", pagecache]
@@ -221,7 +223,10 @@ def start(port: int = DEFAULT_BOLT_PORT, data_dir: str | os.PathLike | None = No
                                        "home": str(home)}), encoding="utf-8")
     uri = f"bolt://127.0.0.1:{port}"
     try:
+        started = time.monotonic()
         _wait_for_bolt(uri, password, wait_timeout, process=process)
+        if http_port:
+            _wait_for_http(http_port, max(wait_timeout - (time.monotonic() - started), 5.0))
     except Neo4jServerError:
         stop(timeout=30)
         raise
@@ -245,6 +250,23 @@ def _wait_for_bolt(uri: str, password: str, timeout: float, process: subprocess.
         time.sleep(0.5)
     raise Neo4jServerError(f"Bolt at {uri} did not answer within {timeout:.0f}s (last error: {last_error}); "
                            f"log {_log_file()}:\n{_log_tail()}")
+
+
+def _wait_for_http(port: int, timeout: float) -> None:
+    """Until the HTTP connector (Neo4j Browser) answers: Bolt can come up first."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # an HTTP answer, whatever its status, means the connector is up
+        except OSError:
+            time.sleep(0.5)
+    raise Neo4jServerError(f"the Neo4j Browser port {port} did not answer within {timeout:.0f}s; log {_log_file()}")
 
 
 def stop(timeout: float = 60.0) -> bool:
