@@ -361,3 +361,13 @@ def test_neo4j_mistakes_are_one_line_that_says_what_to_do(neo4j_uri):
         open_store(neo4j_uri, password="not-the-password")
     with pytest.raises(StoreConnectionError, match=r"^no Neo4j at bolt://127\.0\.0\.1:1; start it with `kgrec neo4j start`$"):
         open_store("bolt://127.0.0.1:1", password="any-password")
+
+
+@pytest.mark.neo4j
+def test_the_project_neo4j_keeps_its_files_owner_only(neo4j_uri):
+    from kg_recsys import neo4j_server
+
+    record = neo4j_server.status()
+    assert record.running and record.home
+    for folder in (neo4j_server.state_dir(), record.home):
+        assert os.stat(folder).st_mode & 0o777 == 0o700, folder
