@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from kg_recsys.evaluation import EvalContext, create_scorer, evaluate, format_table, make_split, register_scorer
-from kg_recsys.evaluation.harness import Scorer, UserItems, _top_k, rank_metrics
+from kg_recsys.evaluation.harness import Scorer, UserItems, rank_metrics
 from kg_recsys.evaluation.registry import SCORERS, UnknownScorerError
+from kg_recsys.serving.ranking import top_k
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
 K = 5
@@ -118,11 +119,11 @@ def test_top_k_orders_by_score_then_key_and_pads():
                            [2.0, -torch.inf, -torch.inf, -torch.inf, -torch.inf]])
     keys = torch.tensor([[0.9, 0.1, 0.8, 0.5, 0.3],
                          [0.1, 0.2, 0.3, 0.4, 0.5]], dtype=torch.float64)
-    top = _top_k(scores, keys, 4)
+    top, _ = top_k(scores, 4, keys)  # the one top-k, which the harness ranks with
     # row 0: the three 3.0s by key (2: 0.8, 4: 0.3, 1: 0.1), then 1.0; row 1: one finite score
     np.testing.assert_array_equal(top, [[2, 4, 1, 0], [0, -1, -1, -1]])
     # k cuts inside a tie: the largest keys win
-    np.testing.assert_array_equal(_top_k(scores[:1], keys[:1], 2), [[2, 4]])
+    np.testing.assert_array_equal(top_k(scores[:1], 2, keys[:1])[0], [[2, 4]])
 
 
 def test_nan_means_no_recommendation(split):
