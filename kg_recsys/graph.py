@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch_geometric.data import HeteroData
 
 from kg_recsys.schema import ENTITY, ITEM, SAME_AS, USER
 from kg_recsys.store.base import GraphSnapshot
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 NODE_TYPE = {USER: "user", ITEM: "item", ENTITY: "entity"}
 EdgeKey = tuple[str, str, str]
@@ -122,10 +125,12 @@ def make_layout(snapshot: GraphSnapshot, *, use_kg: bool = True, min_relation_ed
 
 
 def build_hetero_data(snapshot: GraphSnapshot, layout: GraphLayout,
-                      text_vectors: dict[str, np.ndarray] | None = None) -> HeteroData:
+                      text_vectors: dict[str, np.ndarray] | None = None) -> "HeteroData":
     """``HeteroData`` with ``x`` (text vectors, or zeros) per node type and an
     ``edge_index`` for every edge type of ``layout`` (empty where the snapshot has none).
     Edge types outside the layout are left out: the model has no weights for them."""
+    from torch_geometric.data import HeteroData  # here: serving reads GraphLayout without PyG
+
     data = HeteroData()
     for label, node_type in NODE_TYPE.items():
         count = len(snapshot.nodes(label))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -43,7 +44,9 @@ class FittedModel:
 
     config: RecommenderConfig
     layout: object
-    gnn: torch.nn.Module
+    #: The GNN, or a function that builds it at first use (a loaded model serves from its
+    #: index and builds the GNN only for text users and new nodes); read it as :attr:`gnn`.
+    _gnn: "torch.nn.Module | Callable[[], torch.nn.Module] | None"
     ranker: torch.nn.Module | None
     #: Per node type, the ids that got a trained id embedding, in embedding-row order.
     #: Inference maps nodes by id, so stores may order nodes differently or grow.
@@ -56,6 +59,12 @@ class FittedModel:
     @property
     def scenarios(self) -> tuple[str, ...]:
         return self.layout.scenarios
+
+    @property
+    def gnn(self) -> torch.nn.Module:
+        if self._gnn is not None and not isinstance(self._gnn, torch.nn.Module):
+            self._gnn = self._gnn()
+        return self._gnn
 
 
 # ---------------------------------------------------------------------- graph inputs
@@ -188,7 +197,6 @@ def load_checkpoint(folder: Path, meta: dict | None = None) -> FittedModel:
     meta = read_meta(folder) if meta is None else meta
     config = RecommenderConfig.from_dict(meta["config"])
     layout = GraphLayout.from_dict(meta["layout"])
-    gnn = new_gnn(config, layout, meta["gnn"]["num_ids"], meta["gnn"]["text_dim"], meta["gnn"]["num_layers"])
     weights = folder / "model.safetensors"
     try:
         tensors = load_file(str(weights))
@@ -197,13 +205,22 @@ def load_checkpoint(folder: Path, meta: dict | None = None) -> FittedModel:
     ranker = None
     if meta["ranker"]:
         ranker = average_of([new_ranker(config, len(layout.scenarios)) for _ in range(meta["ranker_rankers"])])
-    try:
-        gnn.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("gnn.")})
-        if ranker is not None:
-            ranker.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("ranker.")})
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[-1].strip()
-        raise CheckpointError(f"{weights}: the weights do not match model.json ({first}); "
-                              "train again with `kgrec train`") from None
+    def load(module: torch.nn.Module, prefix: str) -> torch.nn.Module:
+        try:
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[-1].strip()
+            raise CheckpointError(f"{weights}: the weights do not match model.json ({first}); "
+                                  "train again with `kgrec train`") from None
+        return module
+
+    def gnn() -> torch.nn.Module:
+        return load(new_gnn(config, layout, meta["gnn"]["num_ids"], meta["gnn"]["text_dim"],
+                            meta["gnn"]["num_layers"]), "gnn.")
+
+    if ranker is not None:
+        load(ranker, "ranker.")
+    if not any(k.startswith("gnn.") for k in tensors):
+        raise CheckpointError(f"{weights}: no GNN weights; train again with `kgrec train`")
     trained = {t: np.asarray(ids, dtype=str) for t, ids in meta["trained_ids"].items()}
     return FittedModel(config, layout, gnn, ranker, trained, meta.get("history", []), meta.get("ranker_history", []))

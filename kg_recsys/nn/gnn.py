@@ -5,7 +5,6 @@ import warnings
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import HeteroConv, SAGEConv
 
 EdgeType = tuple[str, str, str]
 
@@ -72,6 +71,10 @@ class KGRecGNN(nn.Module):
     def __init__(self, node_types: tuple[str, ...], edge_types: tuple[EdgeType, ...], num_ids: dict[str, int],
                  text_dim: int = 384, hidden_dim: int = 64, num_layers: int = 2, use_text: bool = True,
                  use_id_embeddings: bool = True, dropout: float = 0.1) -> None:
+        # PyG loads with the first GNN built, not with the package: serving a saved index
+        # needs no GNN, and importing PyG takes seconds.
+        from torch_geometric.nn import HeteroConv, SAGEConv
+
         super().__init__()
         self.node_types, self.edge_types = tuple(node_types), tuple(edge_types)
         self.num_ids = dict(num_ids)
