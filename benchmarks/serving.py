@@ -115,9 +115,27 @@ def synthetic(num_items: int, num_users: int, per_user: int = 20, seed: int = 0)
     return recommender, build_seconds
 
 
+def measure_synthetic(args) -> dict:
+    from kg_recsys.serving import ServingIndex
+
+    recommender, build_seconds = synthetic(args.items, args.users)
+    path = Path(".kgrec/bench-serving-index.npz")
+    path.parent.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    recommender.index.save(path)
+    save_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    ServingIndex.load(path)
+    load_seconds = time.perf_counter() - start
+    return {"items": args.items, "users": args.users, "interactions": int(recommender.index.seen.nnz),
+            "index_build_s": round(build_seconds, 2), "index_save_s": round(save_seconds, 2),
+            "index_load_s": round(load_seconds, 3),
+            **measure(recommender, recommender.index.user_ids.tolist(), args.calls, args.batch)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=100_000, help="synthetic items; 0 skips the synthetic part")
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--model-dir", default=None, help="a saved model to measure as well")
     parser.add_argument("--store", default=None, metavar="memory:PATH",
@@ -130,22 +148,8 @@ def main() -> None:
     from kg_recsys import Recommender
 
     result = {"threads": torch.get_num_threads()}
-    recommender, build_seconds = synthetic(args.items, args.users)
-    from kg_recsys.serving import ServingIndex
-
-    path = Path(".kgrec/bench-serving-index.npz")
-    path.parent.mkdir(exist_ok=True)
-    start = time.perf_counter()
-    recommender.index.save(path)
-    save_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    ServingIndex.load(path)
-    load_seconds = time.perf_counter() - start
-    result["synthetic"] = {"items": args.items, "users": args.users,
-                           "interactions": int(recommender.index.seen.nnz), "index_build_s": round(build_seconds, 2),
-                           "index_save_s": round(save_seconds, 2), "index_load_s": round(load_seconds, 3),
-                           **measure(recommender, recommender.index.user_ids.tolist(), args.calls, args.batch)}
-    del recommender
+    if args.items:
+        result["synthetic"] = measure_synthetic(args)
     if args.model_dir:
         start = time.perf_counter()
         model = Recommender.load(args.model_dir)
