@@ -89,7 +89,7 @@ class TrainConfig:
     #: The same for users. Lower than for items: users keep more of their id, which warm
     #: users need, while links and profile text still carry a user without one (warm
     #: ml-100k GNN recall 0.301 -> 0.315 and cold-item 0.218 -> 0.228 going from 0.5 to
-    #: 0.1; see the README).
+    #: 0.1).
     user_id_dropout: float = 0.1
     #: Fraction of items whose interaction edges are hidden from message passing in a step
     #: (simulated cold items).
@@ -160,7 +160,7 @@ class RankConfig:
     #: Rankers trained one after another, each on its own random draws (training views,
     #: held-back users, initial weights), their scores averaged (see
     #: :class:`kg_recsys.nn.RankerEnsemble`). Each costs one more ranker training. Three
-    #: led one by more on seven rows of the nine accuracy tables (README, "Ranker draws").
+    #: led one by more on seven rows of the nine accuracy tables (experiments/README.md).
     draws: int = 3
 
     def __post_init__(self) -> None:

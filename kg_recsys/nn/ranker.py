@@ -102,7 +102,7 @@ class RankerEnsemble(nn.Module):
     and the held-back users that stop training); only their initial weights differ. Most
     of a ranker's run-to-run spread comes from those draws: on warm ml-100k (seed 0), with
     one fitted GNN, three-member rankers on new draws scored 0.3692 to 0.3842, and eight
-    members did not narrow that (README: "More ranker members do not remove that spread").
+    members did not narrow that.
 
     Args:
         rankers: the trained rankers, all on the same inputs.

@@ -157,7 +157,7 @@ class TextEncoder:
     @torch.inference_mode()
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         # Sorting by length keeps padding (wasted compute) small within each batch.
-        # A vector's last bits can move with its batch (README, "Seeds and the text cache");
+        # A vector's last bits can move with its batch (docs/results.md);
         # the cache keeps each text's first vector, so repeats read the same one.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         result = np.zeros((len(texts), self.dim), dtype=np.float32)
