@@ -25,6 +25,44 @@ def holdout_mask(inter: InteractionTable, fraction: float, rng: np.random.Genera
     return mask
 
 
+class _SampledDot(torch.autograd.Function):
+    """``logits[b, k] = queries[b] . rows[index[b, k]]`` (``queries [B, d]``, ``rows [N, d]``,
+    ``index [B, K]``), with a backward pass through two sparse products.
+
+    The plain form (gather ``[B, K, d]``, then a batched product) keeps the gathered rows
+    and their gradient in memory, and its backward zero-fills and scatters them: 164 ms a
+    step for 8192 positives x 64 negatives, against 30 ms here, with the same gradients
+    (equal to the last bit in a test), which was half of a GNN step on ml-100k-kg.
+    """
+
+    CHUNK = 1024  # rows gathered at a time in the forward pass
+
+    @staticmethod
+    def forward(ctx, queries: Tensor, rows: Tensor, index: Tensor) -> Tensor:
+        out = torch.empty(index.shape, dtype=queries.dtype)
+        for start in range(0, len(index), _SampledDot.CHUNK):
+            part = slice(start, start + _SampledDot.CHUNK)
+            out[part] = torch.bmm(rows[index[part]], queries[part].unsqueeze(-1)).squeeze(-1)
+        ctx.save_for_backward(queries, rows, index)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        queries, rows, index = ctx.saved_tensors
+        (batch, count), num_rows = index.shape, rows.size(0)
+        grad = grad.contiguous().reshape(-1)
+        flat = index.reshape(-1)
+        # The logits' gradient as a sparse [B, N] matrix (a row's repeated indices add up)...
+        by_query = torch.sparse_csr_tensor(torch.arange(0, batch * count + 1, count), flat, grad,
+                                           (batch, num_rows), check_invariants=False)
+        # ... and its transpose, [N, B], for the rows' gradient.
+        order = torch.argsort(flat, stable=True)
+        crow = torch.zeros(num_rows + 1, dtype=torch.long)
+        crow[1:] = torch.cumsum(torch.bincount(flat, minlength=num_rows), 0)
+        by_row = torch.sparse_csr_tensor(crow, order // count, grad[order], (num_rows, batch), check_invariants=False)
+        return by_query @ rows, by_row @ queries, None
+
+
 class GNNTrainer:
     """Training of :class:`KGRecGNN` with simulated cold start.
 
@@ -95,10 +133,11 @@ class GNNTrainer:
                 negatives[rows] = pool[torch.randint(len(pool), (rows.numel(), count), generator=self.generator)]
         return negatives
 
-    def _loss(self, zu: Tensor, zi: Tensor, zj: Tensor) -> Tensor:
-        """``zu, zi: [B, d]``, ``zj: [B, K, d]``."""
+    def _loss(self, zu: Tensor, zi: Tensor, z_items: Tensor, negatives: Tensor) -> Tensor:
+        """``zu, zi: [B, d]``: the positive pairs; ``z_items: [I, d]``; ``negatives: [B, K]``
+        rows of ``z_items``."""
         positive = (zu * zi).sum(-1, keepdim=True)
-        negative = torch.einsum("bd,bkd->bk", zu, zj)
+        negative = _SampledDot.apply(zu, z_items, negatives)
         if self.config.loss == "bpr":
             loss = -F.logsigmoid(positive - negative).mean()
         else:
@@ -118,8 +157,7 @@ class GNNTrainer:
         z = self.model(self.features, id_index, edges)
         # F.embedding's backward accumulates rows in order; plain indexing's
         # (index_put with accumulate) sorts under deterministic mode: 19 ms a step.
-        loss = self._loss(F.embedding(users, z["user"]), F.embedding(items, z["item"]),
-                          F.embedding(negatives, z["item"]))
+        loss = self._loss(F.embedding(users, z["user"]), F.embedding(items, z["item"]), z["item"], negatives)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()

@@ -15,6 +15,7 @@ from kg_recsys.model import item_scenarios
 from kg_recsys.serving import build_index, candidate_columns, score_items
 from kg_recsys.serving.ranking import pair_stats as _pair_stats
 from kg_recsys.training import GNNTrainer
+from kg_recsys.training.gnn_trainer import _SampledDot
 from kg_recsys.training.ranker_trainer import (
     CHECK_EVERY, hard_negatives as _hard_negatives, holdout_candidates as _holdout_candidates,
     new_to_scenario as _new_to_scenario,
@@ -110,10 +111,27 @@ def test_losses_fall_as_the_positive_outscores_the_negatives(demo, loss):
     trainer = GNNTrainer.__new__(GNNTrainer)
     trainer.config = TrainConfig(loss=loss, negatives=4)
     zu = torch.tensor([[1.0, 0.0]])
-    negatives = torch.tensor([[[0.0, 1.0]] * 4])
-    good = trainer._loss(zu, torch.tensor([[2.0, 0.0]]), negatives)
-    bad = trainer._loss(zu, torch.tensor([[-2.0, 0.0]]), negatives)
+    items, negatives = torch.tensor([[0.0, 1.0]]), torch.zeros(1, 4, dtype=torch.long)
+    good = trainer._loss(zu, torch.tensor([[2.0, 0.0]]), items, negatives)
+    bad = trainer._loss(zu, torch.tensor([[-2.0, 0.0]]), items, negatives)
     assert good < bad
+
+
+def test_sampled_dot_gives_the_gathered_products_and_their_gradients():
+    generator = torch.Generator().manual_seed(0)
+    queries = torch.randn(300, 8, generator=generator, requires_grad=True)
+    rows = torch.randn(40, 8, generator=generator, requires_grad=True)
+    index = torch.randint(40, (300, 16), generator=generator)  # repeats within a row too
+    upstream = torch.randn(300, 16, generator=generator)
+    expected = torch.einsum("bd,bkd->bk", queries, rows[index])
+    expected.backward(upstream)
+    expected_grads = queries.grad.clone(), rows.grad.clone()
+    queries.grad = rows.grad = None
+    got = _SampledDot.apply(queries, rows, index)
+    got.backward(upstream)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(queries.grad, expected_grads[0])
+    torch.testing.assert_close(rows.grad, expected_grads[1])
 
 
 def test_users_and_items_drop_their_ids_at_their_own_rates():
