@@ -99,8 +99,8 @@ def item_scenarios(snapshot: GraphSnapshot, scenarios: tuple[str, ...]) -> np.nd
     if len(inter) and len(scenarios):
         scen = scenario_index(inter.scenario, scenarios)
         known = scen >= 0
-        counts = np.zeros((len(snapshot.items), len(scenarios)), np.int64)
-        np.add.at(counts, (inter.item[known], scen[known]), 1)
+        counts = np.bincount(inter.item[known] * len(scenarios) + scen[known],
+                             minlength=len(snapshot.items) * len(scenarios)).reshape(-1, len(scenarios))
         busiest = counts.argmax(1)
         fill = (result < 0) & (counts.sum(1) > 0)
         result[fill] = busiest[fill]

@@ -132,14 +132,18 @@ def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict
     config = fitted.config
     inter = snapshot.interactions
     num_users, num_items = len(snapshot.users), len(snapshot.items)
+    history = history_matrix(inter, num_users, num_items)
     user_text = item_text = None
     if config.model.use_text and text_vectors is not None:
         item_text = text_vectors[ITEM]
-        profile = text_vectors[USER].astype(np.float32).copy()
-        np.add.at(profile, inter.user, item_text[inter.item] / np.maximum(
-            np.bincount(inter.user, minlength=num_users)[inter.user], 1)[:, None])
+        # Own text plus the mean text of the history, every interaction counted: one sparse
+        # product (np.add.at over the interactions took 1.7 s of 2.9 on ml-100k-kg).
+        per_interaction = sp.csr_matrix((np.ones(len(inter), np.float32), (inter.user, inter.item)),
+                                        shape=(num_users, num_items))
+        counts = np.asarray(per_interaction.sum(axis=1)).ravel()
+        mean_text = sp.diags(1.0 / np.maximum(counts, 1.0)).astype(np.float32) @ per_interaction @ item_text
+        profile = text_vectors[USER].astype(np.float32) + np.asarray(mean_text, np.float32)
         user_text = profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
-    history = history_matrix(inter, num_users, num_items)
     user_entities = item_entities = None
     if config.model.use_kg:
         item_entities = item_entity_tfidf(snapshot)
@@ -151,8 +155,9 @@ def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict
         counts = np.asarray(history.sum(axis=1)).ravel()
         user_history = sp.csr_matrix(sp.diags(1.0 / np.maximum(counts, 1.0)) @ history)
     item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
-    per_scenario = np.zeros((num_users, len(fitted.scenarios) + 1), np.float32)
-    np.add.at(per_scenario, (inter.user, item_scenario[inter.item]), 1.0)
+    width = len(fitted.scenarios) + 1
+    per_scenario = np.bincount(inter.user * width + item_scenario[inter.item],
+                               minlength=num_users * width).reshape(num_users, width).astype(np.float32)
     item_count = np.bincount(inter.item, minlength=num_items)
     return ServingIndex(
         user_ids=snapshot.users.ids, item_ids=snapshot.items.ids, user_vectors=z["user"], item_vectors=z["item"],
