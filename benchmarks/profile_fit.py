@@ -25,7 +25,7 @@ from kg_recsys.config import RecommenderConfig
 from kg_recsys.graph import make_layout
 from kg_recsys.model import LABEL_OF, NODE_TYPES, FittedModel, interacted, new_gnn, node_features
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
-from kg_recsys.training.fit import valid_recall
+from kg_recsys.training.fit import HoldoutRecall
 from kg_recsys.training.gnn_trainer import GNNTrainer, holdout_mask
 from kg_recsys.training.ranker_trainer import train_ranker
 
@@ -73,7 +73,7 @@ def main() -> None:
     gnn_profile.disable()
     epoch_seconds = time.perf_counter() - clock
     clock = time.perf_counter()
-    recall = valid_recall(fitted, graph, text, holdout)
+    recall = HoldoutRecall(graph, layout.scenarios, holdout)(trainer.embed())
     valid_seconds = time.perf_counter() - clock
 
     from torch.profiler import ProfilerActivity, profile

@@ -11,7 +11,7 @@ from kg_recsys.config import RecommenderConfig
 from kg_recsys.content import history_matrix
 from kg_recsys.evaluation.metrics import recall_at_k
 from kg_recsys.graph import make_layout
-from kg_recsys.model import LABEL_OF, NODE_TYPES, FittedModel, embed, interacted, new_gnn, node_features
+from kg_recsys.model import LABEL_OF, NODE_TYPES, FittedModel, interacted, new_gnn, node_features
 from kg_recsys.nn import average_of
 from kg_recsys.serving.ranking import mask_seen, top_k
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
@@ -38,24 +38,34 @@ def fit_model(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: 
         torch.use_deterministic_algorithms(previous)
 
 
-def valid_recall(fitted: FittedModel, graph: GraphSnapshot, text_vectors, holdout: InteractionTable,
-                 k: int = 20) -> float:
-    """The holdout's capped Recall@k over its scenarios' items, the graph's items excluded."""
-    users = np.unique(holdout.user)
-    pool = holdout_candidates(graph, fitted.scenarios, holdout)
-    z = embed(fitted, graph, text_vectors)
-    with torch.no_grad():
-        scores = (z["user"][torch.from_numpy(users)] @ z["item"][torch.from_numpy(pool)].T).numpy()
-    mask_seen(scores, history_matrix(graph.interactions, len(graph.users), len(graph.items)), users, pool)
-    columns, _ = top_k(scores, k)
-    num_items = len(graph.items)
-    truth = history_matrix(holdout, len(graph.users), num_items)[users]
-    truth_keys = np.repeat(np.arange(len(users)), np.diff(truth.indptr)) * num_items + truth.indices
-    best = np.where(columns >= 0, pool[np.maximum(columns, 0)], -1)
-    hits = (best >= 0) & np.isin(np.arange(len(users))[:, None] * num_items + best, truth_keys)
-    # Capped at k, unlike the tables' hits / relevant, so every user's recall spans 0..1 (a
-    # Douban user holds ~55 target items); the tables' form here lowered Douban both ways.
-    return float(np.mean(recall_at_k(hits, np.diff(truth.indptr), k, capped=True)))
+class HoldoutRecall:
+    """The holdout's capped Recall@k over its scenarios' items, the graph's items excluded,
+    for vectors of the graph's nodes. What does not change between epochs (candidates,
+    seen items, the truth) is computed once.
+    """
+
+    def __init__(self, graph: GraphSnapshot, scenarios: tuple[str, ...], holdout: InteractionTable, k: int = 20):
+        self.k = k
+        self.users = np.unique(holdout.user)
+        self.pool = holdout_candidates(graph, scenarios, holdout)
+        num_users, num_items = len(graph.users), len(graph.items)
+        self.seen = history_matrix(graph.interactions, num_users, num_items)
+        truth = history_matrix(holdout, num_users, num_items)[self.users]
+        self.truth_count = np.diff(truth.indptr)
+        self.truth_keys = np.repeat(np.arange(len(self.users)), self.truth_count) * num_items + truth.indices
+        self.num_items = num_items
+
+    def __call__(self, z: dict[str, torch.Tensor]) -> float:
+        with torch.no_grad():
+            scores = (z["user"][torch.from_numpy(self.users)] @ z["item"][torch.from_numpy(self.pool)].T).numpy()
+        mask_seen(scores, self.seen, self.users, self.pool)
+        columns, _ = top_k(scores, self.k)
+        best = np.where(columns >= 0, self.pool[np.maximum(columns, 0)], -1)
+        rows = np.arange(len(self.users))[:, None]
+        hits = (best >= 0) & np.isin(rows * self.num_items + best, self.truth_keys)
+        # Capped at k, unlike the tables' hits / relevant, so every user's recall spans 0..1 (a
+        # Douban user holds ~55 target items); the tables' form here lowered Douban both ways.
+        return float(np.mean(recall_at_k(hits, self.truth_count, self.k, capped=True)))
 
 
 def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[str, np.ndarray] | None,
@@ -78,13 +88,14 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
     trained_ids = {t: np.where(warm[t], graph.nodes(LABEL_OF[t]).ids, "") for t in NODE_TYPES}
     fitted = FittedModel(config, layout, gnn, None, trained_ids)
     trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator)
+    valid_recall = HoldoutRecall(graph, layout.scenarios, holdout) if len(holdout) else None
     stopper = EarlyStopping(config.train.patience)
     bar = _bar(progress, config.train.epochs, "training GNN", "epoch")
     started = time.perf_counter()
     for epoch in range(config.train.epochs):
         metrics = trainer.train_epoch()
         metrics["epoch"] = epoch
-        metrics["valid_recall@20"] = valid_recall(fitted, graph, text_vectors, holdout) if len(holdout) else math.nan
+        metrics["valid_recall@20"] = valid_recall(trainer.embed()) if valid_recall is not None else math.nan
         metrics["seconds"] = round(time.perf_counter() - started, 3)  # since training began
         fitted.history.append(metrics)
         if bar is not None:

@@ -98,6 +98,8 @@ class GNNTrainer:
         self.interaction_edges = {et: data[et].edge_index for et in changing if et in layout.edge_types}
         self.static_adjacency = {et: to_adjacency(data[et].edge_index, self.num_nodes[et[0]], self.num_nodes[et[2]])
                                  for et in layout.edge_types if et not in changing and data[et].edge_index.numel()}
+        self.full_adjacency = {**self.static_adjacency, **{
+            et: to_adjacency(ei, self.num_nodes[et[0]], self.num_nodes[et[2]]) for et, ei in self.interaction_edges.items()}}
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def _cold_view(self) -> tuple[dict, dict[str, Tensor]]:
@@ -162,6 +164,15 @@ class GNNTrainer:
         loss.backward()
         self.optimizer.step()
         return loss.item()
+
+    def embed(self) -> dict[str, Tensor]:
+        """The training graph's vectors as :func:`kg_recsys.model.embed` computes them (all
+        edges, every trained id), from the adjacency built once: validation after each
+        epoch then costs a forward pass only."""
+        index = {t: torch.where(self.warm[t], torch.arange(self.warm[t].numel()), -1) for t in NODE_TYPES}
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(self.features, index, self.full_adjacency)
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()

@@ -134,6 +134,23 @@ def test_sampled_dot_gives_the_gathered_products_and_their_gradients():
     torch.testing.assert_close(rows.grad, expected_grads[1])
 
 
+def test_the_trainers_validation_vectors_are_those_of_a_fresh_forward_pass(demo):
+    snapshot, config, text = demo
+    from kg_recsys.model import embed, node_features
+
+    held = np.zeros(len(snapshot.interactions), bool)
+    held[::10] = True
+    graph = snapshot.with_interactions(snapshot.interactions.select(~held))
+    config = RecommenderConfig.from_dict({**config.to_dict(), "train": {"epochs": 1, "progress": False},
+                                          "rank": {"enabled": False}})
+    fitted = fit_model(graph, config, text, seed=0, holdout=snapshot.interactions.select(held))
+    trainer = GNNTrainer(fitted.gnn, graph, fitted.layout, node_features(graph, text, config.model.use_text),
+                         config.train, torch.Generator())
+    fresh, cached = embed(fitted, graph, text), trainer.embed()
+    for node_type in ("user", "item", "entity"):
+        torch.testing.assert_close(cached[node_type], fresh[node_type], atol=1e-5, rtol=1e-5)
+
+
 def test_users_and_items_drop_their_ids_at_their_own_rates():
     trainer = GNNTrainer.__new__(GNNTrainer)
     trainer.config = TrainConfig(id_dropout=0.5, user_id_dropout=0.0, cold_item_rate=0.0)
