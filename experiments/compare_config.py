@@ -1,6 +1,6 @@
 """kg-recsys under other settings against the tables' runs of the same splits.
 
-    python experiments/compare_config.py experiments/results/rank-draws1
+    python experiments/compare_config.py experiments/results/rank-draws1 [DEFAULT_RUNS]
 
 FOLDER holds ``kgrec evaluate --models kg_recsys --config FILE.toml`` results named
 ``<table name>-seed<N>.json`` (the table names are those of ``benchmarks/results/eval``).
@@ -10,7 +10,8 @@ Each was written, for example, by::
         --config experiments/configs/rank-draws1.toml --out experiments/results/rank-draws1/ml-100k-kg_warm-seed1.json
 
 Each is set against the default run of the same split (``eval`` for seed 0,
-``eval-seedN`` otherwise; the splits must be equal) and that run's strongest baseline
+``eval-seedN`` otherwise, in DEFAULT_RUNS, by default ``benchmarks/results``; the splits
+must be equal) and that run's strongest baseline
 (LightGCN on warm, as the bar reads). Prints a markdown table: Recall@K per seed with the
 relative lead, the mean lead (ratio of the means, as ``benchmarks/render_results.py``) and the
 default's mean lead over the same seeds.
@@ -104,4 +105,5 @@ def _row(name: str, model: str, by_seed: dict[int, dict], seeds: list[int], resu
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(EXPERIMENT_RESULTS / "rank-draws1"))
+    main(sys.argv[1] if len(sys.argv) > 1 else str(EXPERIMENT_RESULTS / "rank-draws1"),
+         Path(sys.argv[2]) if len(sys.argv) > 2 else RESULTS)

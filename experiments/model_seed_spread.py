@@ -81,4 +81,5 @@ def spread_table(folder: Path, results: Path = RESULTS) -> str:
 
 
 if __name__ == "__main__":
-    print(spread_table(Path(sys.argv[1] if len(sys.argv) > 1 else EXPERIMENT_RESULTS / "model-seeds")))
+    print(spread_table(Path(sys.argv[1] if len(sys.argv) > 1 else EXPERIMENT_RESULTS / "model-seeds"),
+                       Path(sys.argv[2]) if len(sys.argv) > 2 else RESULTS))

@@ -68,7 +68,8 @@ def test_an_ablation_the_default_run_lacks_is_refused(tmp_path):
 
 
 def test_the_ranker_draws_table_of_the_experiments_readme_is_this_scripts_output_on_the_committed_results(capsys):
-    compare_config.main(str(compare_config.EXPERIMENT_RESULTS / "rank-draws1"))
+    compare_config.main(str(compare_config.EXPERIMENT_RESULTS / "rank-draws1"),
+                        compare_config.EXPERIMENT_RESULTS / "rank-draws3")
     table = capsys.readouterr().out.strip().splitlines()
     readme = (EXPERIMENTS / "README.md").read_text().splitlines()
     assert len(table) > 2 and [line for line in table if line not in readme] == []
