@@ -179,9 +179,14 @@ class GNNTrainer:
         with torch.no_grad():
             return self.model(self.features, index, self.full_adjacency)
 
+    def batch_size(self) -> int:
+        """``[train] batch_size``, or larger where an epoch would take more than
+        ``[train] max_steps_per_epoch`` steps."""
+        return max(self.config.batch_size, -(-self.pairs.size(1) // self.config.max_steps_per_epoch))
+
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
         order = torch.randperm(self.pairs.size(1), generator=self.generator)
-        losses = [self.step(order[start:start + self.config.batch_size])
-                  for start in range(0, order.numel(), self.config.batch_size)]
+        batch = self.batch_size()
+        losses = [self.step(order[start:start + batch]) for start in range(0, order.numel(), batch)]
         return {"loss": sum(losses) / max(len(losses), 1)}

@@ -151,6 +151,15 @@ def test_the_trainers_validation_vectors_are_those_of_a_fresh_forward_pass(demo)
         torch.testing.assert_close(cached[node_type], fresh[node_type], atol=1e-5, rtol=1e-5)
 
 
+def test_an_epoch_takes_at_most_max_steps_per_epoch_steps():
+    trainer = GNNTrainer.__new__(GNNTrainer)
+    trainer.config = TrainConfig(batch_size=100, max_steps_per_epoch=4)
+    trainer.pairs = torch.zeros(2, 399, dtype=torch.long)
+    assert trainer.batch_size() == 100  # four steps of the configured size
+    trainer.pairs = torch.zeros(2, 1001, dtype=torch.long)
+    assert trainer.batch_size() == 251 and -(-1001 // trainer.batch_size()) == 4
+
+
 def test_users_and_items_drop_their_ids_at_their_own_rates():
     trainer = GNNTrainer.__new__(GNNTrainer)
     trainer.config = TrainConfig(id_dropout=0.5, user_id_dropout=0.0, cold_item_rate=0.0)
