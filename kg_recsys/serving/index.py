@@ -8,7 +8,7 @@ no GNN forward pass and no text model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,19 @@ class ServingIndex:
     #: shared users ([I, I], row h: the weights of the items near h).
     user_history: sp.csr_matrix | None = None
     item_neighbours: sp.csr_matrix | None = None
+    #: Every item by falling popularity (ties to the lower row), sorted at first use; not saved.
+    _popularity_order: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def popularity_order(self) -> np.ndarray:
+        """Item rows by falling ``item_popularity``, ties to the lower row (one sort, kept
+        until :meth:`popularity_changed`)."""
+        if self._popularity_order is None:
+            self._popularity_order = np.argsort(-self.item_popularity, kind="stable")
+        return self._popularity_order
+
+    def popularity_changed(self) -> None:
+        """Call after changing ``item_popularity`` in place."""
+        self._popularity_order = None
 
     @property
     def num_users(self) -> int:
@@ -86,7 +99,7 @@ class ServingIndex:
         arrays: dict[str, np.ndarray] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None:
+            if value is None or f.name.startswith("_"):
                 continue
             if sp.issparse(value):
                 csr = value.tocsr()
@@ -108,6 +121,8 @@ class ServingIndex:
             stored = {name: archive[name] for name in archive.files}
         values = {}
         for f in fields(ServingIndex):
+            if f.name.startswith("_"):
+                continue
             if f"{f.name}.indptr" in stored:
                 shape = tuple(stored[f"{f.name}.shape"].tolist())
                 values[f.name] = sp.csr_matrix((stored[f"{f.name}.data"], stored[f"{f.name}.indices"],

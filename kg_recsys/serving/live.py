@@ -109,6 +109,7 @@ def add_to_index(index: ServingIndex, live: LiveGraph, user: int, items: np.ndar
                                                   shape=index.seen.shape))
     index.item_count[items] += 1
     index.item_popularity[items] = np.log1p(index.item_count[items]).astype(np.float32) / 5.0
+    index.popularity_changed()
     history = index.seen[user]
     inter = live.snapshot.interactions
     mine = inter.user == user

@@ -51,8 +51,11 @@ def recall_scores(index: ServingIndex, users: np.ndarray, items: np.ndarray, *, 
         user_vectors: vectors to score instead of the index's rows ``users`` (a text-only user).
     """
     vectors = index.user_vectors[torch.from_numpy(users)] if user_vectors is None else user_vectors
+    # The whole catalogue as it is: gathering its rows cost 9 ms of a request at 100,000 items.
+    whole = len(items) == index.num_items and (len(items) == 0 or (items[0] == 0 and items[-1] == len(items) - 1))
+    item_vectors = index.item_vectors if whole else index.item_vectors[torch.from_numpy(items)]
     with torch.no_grad():
-        scores = (vectors @ index.item_vectors[torch.from_numpy(items)].T).numpy()
+        scores = (vectors @ item_vectors.T).numpy()
     if exclude_seen and user_vectors is None:
         mask_seen(scores, index.seen, users, items)
     return scores
@@ -70,7 +73,18 @@ def mask_seen(scores: np.ndarray, seen, users: np.ndarray, items: np.ndarray) ->
     return scores
 
 
-def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int) -> np.ndarray:
+def popularity_order(index: ServingIndex, items: np.ndarray) -> np.ndarray:
+    """The positions in ``items`` (sorted, distinct) by falling popularity, ties to the lower
+    position, as :func:`candidate_columns` orders them, from the index's one sort of the
+    whole catalogue (a sort per request cost 2.4 ms at 100,000 items)."""
+    position = np.full(index.num_items, -1, np.int64)
+    position[items] = np.arange(len(items))
+    order = position[index.popularity_order()]
+    return order[order >= 0]
+
+
+def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
+                      order: np.ndarray | None = None) -> np.ndarray:
     """The columns the ranker orders, per row: the ``n`` best recall scores and the ``n``
     most popular columns (popularity above zero; ties to the lower column) with a finite
     score, without repeats (``-1`` pads).
@@ -79,6 +93,10 @@ def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int) -> np.
     recall knows little, e.g. for a user new to a scenario, whose vector comes from another
     scenario's history. (The nearest users' items were tried as a third source: +0.3 points
     on warm ml-100k, -10% on Douban book -> music, where they are mostly noise.)
+
+    Args:
+        order: the columns by falling popularity, ties to the lower column, if known
+            (:func:`popularity_order`).
 
     Shapes:
         recall: ``[U, I]``, popularity: ``[I]`` -> ``[U, 2n]``.
@@ -89,7 +107,8 @@ def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int) -> np.
     by_recall = np.where(np.take_along_axis(finite, by_recall, axis=1), by_recall, -1)
     # The most popular columns are the same for every row but for the row's own -inf
     # (seen) ones: walk the global popularity order just far enough for every row.
-    order = np.argsort(-popularity, kind="stable")
+    if order is None:
+        order = np.argsort(-popularity, kind="stable")
     order = order[popularity[order] > 0]  # items nobody has interacted with are not "popular"
     masked = (~finite).sum(axis=1).max(initial=0)
     head = order[:n + masked]
@@ -225,6 +244,7 @@ def serve_top_k(ranker: torch.nn.Module | None, index: ServingIndex, users: np.n
     columns = np.full((count, k), -1, np.int64)
     scores = np.full((count, k), -np.inf, np.float32)
     chunk = max(1, max_scores // max(len(items), 1))
+    order = None
     for start in range(0, count, chunk):
         rows = slice(start, start + chunk)
         chunk_users = users[rows] if user_vectors is None else np.zeros(0, np.int64)
@@ -234,7 +254,9 @@ def serve_top_k(ranker: torch.nn.Module | None, index: ServingIndex, users: np.n
             top, found = top_k(recall, k)
             columns[rows, :top.shape[1]], scores[rows, :top.shape[1]] = top, found
             continue
-        candidates = candidate_columns(recall, index.item_popularity[items], num_candidates)
+        if order is None:
+            order = popularity_order(index, items)
+        candidates = candidate_columns(recall, index.item_popularity[items], num_candidates, order)
         safe = np.maximum(candidates, 0)
         ranked = rank_candidates(ranker, index, chunk_users, np.where(candidates >= 0, items[safe], -1),
                                  np.take_along_axis(recall, safe, axis=1))

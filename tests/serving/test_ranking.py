@@ -26,3 +26,19 @@ def test_mask_seen_hides_each_users_items_among_the_candidates_only():
     scores = np.zeros((2, 3), np.float32)
     mask_seen(scores, seen, np.array([1, 0]), np.array([3, 1, 2]))  # rows: user 1, then user 0
     assert np.isneginf(scores).tolist() == [[False, True, False], [True, False, False]]
+
+
+def test_the_index_popularity_order_is_each_subsets_own_sort_until_popularity_changes():
+    from kg_recsys.serving.index import ServingIndex
+    from kg_recsys.serving.ranking import popularity_order
+
+    rng = np.random.default_rng(0)
+    popularity = rng.integers(0, 5, size=50).astype(np.float32)  # many ties
+    index = ServingIndex.__new__(ServingIndex)
+    index.item_popularity, index.item_ids, index._popularity_order = popularity, np.arange(50).astype(str), None
+    for items in (np.arange(50), np.sort(rng.choice(50, size=17, replace=False))):
+        expected = np.argsort(-popularity[items], kind="stable")
+        assert popularity_order(index, items).tolist() == expected.tolist()
+    popularity[popularity.argmin()] = 99.0  # in place, as a live update changes it
+    index.popularity_changed()
+    assert popularity_order(index, np.arange(50))[0] == popularity.argmax()
