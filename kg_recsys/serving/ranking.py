@@ -124,6 +124,36 @@ def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
     return np.where(repeat, -1, columns)
 
 
+def recall_candidates(index: ServingIndex, users: np.ndarray, items: np.ndarray, num_candidates: int, *,
+                      seen=None, max_scores: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's ranker candidates among ``items`` (:func:`candidate_columns` of the
+    recall scores), scored a block of ``max_scores`` recall scores at a time, so memory
+    follows ``[U, 2n]``, not ``[U, len(items)]``.
+
+    Args:
+        seen: the ``[users, items]`` matrix whose items are left out (default: the index's).
+
+    Returns:
+        ``(candidates, recall)``, both ``[U, 2 * num_candidates]``: item rows (``-1`` pads)
+        and their recall scores.
+    """
+    seen = index.seen if seen is None else seen
+    order = popularity_order(index, items)
+    popularity = index.item_popularity[items]
+    width = 2 * min(num_candidates, len(items))
+    candidates = np.full((len(users), width), -1, np.int64)
+    recall = np.full((len(users), width), -np.inf, np.float32)
+    block = max(1, max_scores // max(len(items), 1))
+    for start in range(0, len(users), block):
+        rows = slice(start, start + block)
+        scores = mask_seen(recall_scores(index, users[rows], items, exclude_seen=False), seen, users[rows], items)
+        columns = candidate_columns(scores, popularity, num_candidates, order)
+        safe = np.maximum(columns, 0)
+        candidates[rows] = np.where(columns >= 0, items[safe], -1)
+        recall[rows] = np.take_along_axis(scores, safe, axis=1)
+    return candidates, recall
+
+
 def _through(left, right, users: np.ndarray, items: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """``(left @ right)[users, items]`` for pairs, computed for the distinct users only
     (``chunk`` at a time), so the cost follows the users' rows, not the items' columns."""

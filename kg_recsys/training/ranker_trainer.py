@@ -10,7 +10,7 @@ from kg_recsys.evaluation.metrics import recall_at_k
 from kg_recsys.model import FittedModel, item_scenarios, new_ranker, scenario_index
 from kg_recsys.schema import ITEM
 from kg_recsys.serving.index import build_index
-from kg_recsys.serving.ranking import candidate_columns, mask_seen, pair_stats, ranker_inputs, recall_scores
+from kg_recsys.serving.ranking import pair_stats, ranker_inputs, recall_candidates
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 from kg_recsys.threads import torch_threads
 from kg_recsys.training.early_stopping import EarlyStopping
@@ -148,10 +148,7 @@ def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interactio
         keep = ~cold[inter.item] & ~new_to[inter.user, scenario]
         view = build_index(fitted, graph.with_interactions(inter.select(keep)), text_vectors,
                            drop_item_ids=np.flatnonzero(cold))
-        scores = mask_seen(recall_scores(view, users, pool, exclude_seen=False), seen, users, pool)
-        columns = candidate_columns(scores, view.item_popularity[pool], config.recall.num_candidates)
-        candidates = np.where(columns >= 0, pool[np.maximum(columns, 0)], -1)
-        recall = np.take_along_axis(scores, np.maximum(columns, 0), axis=1)
+        candidates, recall = recall_candidates(view, users, pool, config.recall.num_candidates, seen=seen)
         label = (candidates >= 0) & np.isin(np.arange(len(users))[:, None] * num_items + candidates, positive_keys)
         pos_r, pos_c = np.nonzero(label & ~stopping[:, None])
         if len(pos_r) == 0:

@@ -229,6 +229,30 @@ def test_loss_settings_are_validated():
         TrainConfig(negatives=0)
 
 
+def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the_same_result(demo, demo_fitted):
+    from kg_recsys.serving.ranking import mask_seen, recall_candidates, recall_scores
+    from kg_recsys.training.fit import HoldoutRecall
+
+    snapshot, config, text = demo
+    held = np.zeros(len(snapshot.interactions), bool)
+    held[::7] = True
+    graph, holdout = snapshot.with_interactions(snapshot.interactions.select(~held)), snapshot.interactions.select(held)
+    z = {"user": torch.randn(len(graph.users), 8), "item": torch.randn(len(graph.items), 8)}
+    whole = HoldoutRecall(graph, demo_fitted.scenarios, holdout)
+    blocked = HoldoutRecall(graph, demo_fitted.scenarios, holdout, max_scores=3 * len(whole.pool))  # 3 users a block
+    assert blocked.block == 3 < len(whole.users) and whole.block >= len(whole.users)
+    assert blocked(z) == pytest.approx(whole(z), abs=1e-12) and whole(z) > 0
+
+    view = build_index(demo_fitted, graph, text)
+    users, items = np.unique(holdout.user), np.arange(len(graph.items))
+    seen = view.seen
+    scores = mask_seen(recall_scores(view, users, items, exclude_seen=False), seen, users, items)
+    columns = candidate_columns(scores, view.item_popularity, 10)
+    candidates, recall = recall_candidates(view, users, items, 10, max_scores=5 * len(items))
+    np.testing.assert_array_equal(candidates, columns)  # items are the whole catalogue: columns are rows
+    np.testing.assert_array_equal(recall[columns >= 0], np.take_along_axis(scores, np.maximum(columns, 0), 1)[columns >= 0])
+
+
 def test_candidates_are_the_best_recall_and_the_most_popular_unseen_items():
     recall = np.array([[5.0, 4.0, 0.0, 0.0, -np.inf, 1.0],
                        [0.0, 0.0, 3.0, 2.0, 1.0, -np.inf]])
