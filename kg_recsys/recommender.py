@@ -27,7 +27,7 @@ from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id, check_relation_name,
 )
 from kg_recsys.serving import ServingIndex, build_index, rank_candidates, top_k
-from kg_recsys.serving.ranking import serve_top_k
+from kg_recsys.serving.ranking import popularity_order, serve_top_k
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.threads import torch_threads
 
@@ -206,7 +206,8 @@ class Recommender:
 
     def _popular(self, k: int, scenario: str | None) -> np.ndarray:
         candidates = self._candidates(scenario)
-        return self.index.item_ids[candidates[np.argsort(-self.index.item_count[candidates], kind="stable")[:k]]]
+        # item_popularity is log1p(item_count) / 5: the index's one sort orders both.
+        return self.index.item_ids[candidates[popularity_order(self.index, candidates)[:k]]]
 
     def recommend(self, user_ids: str | Sequence[str], k: int = 10, scenario: str | None = None,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:

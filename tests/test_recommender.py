@@ -289,6 +289,11 @@ def test_add_interactions_updates_the_index_as_a_full_re_embedding_would(fresh):
     assert not torch.allclose(before, fresh.index.user_vectors[fresh.index.user_rows()[user]])
     ids, _ = fresh.recommend(user, k=50)
     assert not set(new) & set(ids.tolist()), "the new interactions are seen items now"
+    # A second update starts from the layer vectors the first one left.
+    other = "u010"
+    more = [i for i in new if i not in _history(fresh, other)]
+    assert more
+    fresh.add_interactions(other, more, scenario="movies")
     full = Recommender(fresh.config)
     full.fitted, full.store = fresh.fitted, fresh.store
     full._reindex(fresh.store.snapshot())

@@ -139,18 +139,44 @@ class KGRecGNN(nn.Module):
         h = self.initial(x_dict, id_index_dict)
         if self.mlp is not None:
             return {t: v + self.mlp(v) for t, v in h.items()}
+        layers = self.layer_states(h, edge_index_dict)
+        return {t: torch.stack([layer[t] for layer in layers]).mean(0) for t in self.node_types}
+
+    def layer_states(self, h: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor]) -> list[dict[str, Tensor]]:
+        """The vectors after each layer, from the layer-0 vectors ``h`` (:meth:`initial`):
+        ``L + 1`` dicts; the output is their mean. (Live updates keep them, to recompute a
+        layer for the few nodes an edge changes: :meth:`propagate_rows`.)"""
         layers = [h]
         edges = {}
         for et, ei in edge_index_dict.items():
             if et not in self.edge_types or (ei._nnz() if ei.layout == torch.sparse_csr else ei.numel()) == 0:
                 continue
             edges[et] = ei if ei.layout == torch.sparse_csr else \
-                to_adjacency(ei, x_dict[et[0]].size(0), x_dict[et[2]].size(0))
+                to_adjacency(ei, h[et[0]].size(0), h[et[2]].size(0))
         for depth, conv in enumerate(self.convs):
-            if depth == len(self.convs) - 1:
-                # Entities' last-layer vectors feed nothing: skip the (largest) updates.
-                edges = {et: ei for et, ei in edges.items() if et[2] != "entity"}
+            edges = {et: ei for et, ei in edges.items() if self.updates(depth, et)}
             messages = conv(h, edges)
             h = {t: h[t] + messages[t] if t in messages else h[t] for t in self.node_types}
             layers.append(h)
-        return {t: torch.stack([layer[t] for layer in layers]).mean(0) for t in self.node_types}
+        return layers
+
+    def updates(self, depth: int, edge_type: EdgeType) -> bool:
+        """Whether layer ``depth`` passes messages along ``edge_type``: entities' last-layer
+        vectors feed nothing, so the last layer skips the (largest) updates, those of entities."""
+        return edge_type in self.edge_types and not (depth == len(self.convs) - 1 and edge_type[2] == "entity")
+
+    def propagate_rows(self, depth: int, h: dict[str, Tensor], node_type: str, rows: Tensor,
+                       sources: dict[EdgeType, tuple[Tensor, Tensor]]) -> Tensor:
+        """Layer ``depth``'s output at the nodes ``rows`` of ``node_type`` alone, from the
+        layer's input vectors ``h`` of every node: what :meth:`layer_states` computes at those
+        rows. ``sources[edge_type] = (src, segment)``: the rows' sources along each edge
+        type into ``node_type``, concatenated, and the position in ``rows`` of each."""
+        out = h[node_type][rows].clone()
+        for edge_type, (src, segment) in sources.items():
+            if not self.updates(depth, edge_type) or not src.numel():
+                continue
+            count = torch.bincount(segment, minlength=len(rows)).clamp(min=1).unsqueeze(-1)
+            mean = torch.zeros(len(rows), h[edge_type[0]].size(1)).index_add_(0, segment, h[edge_type[0]][src]) / count
+            # SAGEConv(root_weight=False, bias=False) is lin_l of the mean over the sources.
+            out = out + self.convs[depth].convs[edge_type].lin_l(mean)
+        return out
