@@ -124,6 +124,13 @@ def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
     return np.where(repeat, -1, columns)
 
 
+def users_per_block(num_items: int, max_scores: int) -> int:
+    """How many users to score at once so that their recall scores over ``num_items``
+    items number at most ``max_scores`` (at least one user): memory then follows the
+    block, not ``[users, items]``."""
+    return max(1, max_scores // max(num_items, 1))
+
+
 def recall_candidates(index: ServingIndex, users: np.ndarray, items: np.ndarray, num_candidates: int, *,
                       seen=None, max_scores: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """Each user's ranker candidates among ``items`` (:func:`candidate_columns` of the
@@ -143,7 +150,7 @@ def recall_candidates(index: ServingIndex, users: np.ndarray, items: np.ndarray,
     width = 2 * min(num_candidates, len(items))
     candidates = np.full((len(users), width), -1, np.int64)
     recall = np.full((len(users), width), -np.inf, np.float32)
-    block = max(1, max_scores // max(len(items), 1))
+    block = users_per_block(len(items), max_scores)
     for start in range(0, len(users), block):
         rows = slice(start, start + block)
         scores = mask_seen(recall_scores(index, users[rows], items, exclude_seen=False), seen, users[rows], items)
@@ -273,7 +280,7 @@ def serve_top_k(ranker: torch.nn.Module | None, index: ServingIndex, users: np.n
     count = len(users) if user_vectors is None else len(user_vectors)
     columns = np.full((count, k), -1, np.int64)
     scores = np.full((count, k), -np.inf, np.float32)
-    chunk = max(1, max_scores // max(len(items), 1))
+    chunk = users_per_block(len(items), max_scores)
     order = None
     for start in range(0, count, chunk):
         rows = slice(start, start + chunk)

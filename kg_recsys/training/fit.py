@@ -13,7 +13,7 @@ from kg_recsys.evaluation.metrics import recall_at_k
 from kg_recsys.graph import make_layout
 from kg_recsys.model import LABEL_OF, NODE_TYPES, FittedModel, interacted, new_gnn, node_features
 from kg_recsys.nn import average_of
-from kg_recsys.serving.ranking import mask_seen, top_k
+from kg_recsys.serving.ranking import mask_seen, top_k, users_per_block
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 from kg_recsys.training.early_stopping import EarlyStopping
 from kg_recsys.training.gnn_trainer import GNNTrainer, holdout_mask
@@ -57,7 +57,7 @@ class HoldoutRecall:
         self.truth_count = np.diff(truth.indptr)
         self.truth_keys = np.repeat(np.arange(len(self.users)), self.truth_count) * num_items + truth.indices
         self.num_items = num_items
-        self.block = max(1, max_scores // max(len(self.pool), 1))
+        self.block = users_per_block(len(self.pool), max_scores)
 
     def __call__(self, z: dict[str, torch.Tensor]) -> float:
         pool_vectors = z["item"][torch.from_numpy(self.pool)].T
