@@ -95,6 +95,24 @@ def _user_knn(ctx: EvalContext) -> Scorer:
     return UserKNNScorer()
 
 
+def _ease(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import EASEScorer
+
+    return EASEScorer()
+
+
+def _item_knn(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import ItemKNNScorer
+
+    return ItemKNNScorer()
+
+
+def _inductive_content(ctx: EvalContext) -> Scorer:
+    from kg_recsys.evaluation.baselines import InductiveContentScorer
+
+    return InductiveContentScorer()
+
+
 #: name -> factory, in report order. Extend with :func:`register_scorer`.
 SCORERS: dict[str, ScorerFactory] = {
     "kg_recsys": _kg_recsys,
@@ -104,6 +122,9 @@ SCORERS: dict[str, ScorerFactory] = {
     "text_knn": _text_knn,
     "kg_only": _kg_only,
     "user_knn": _user_knn,
+    "ease": _ease,
+    "item_knn": _item_knn,
+    "inductive_content": _inductive_content,
     # Ablations of the main model (ModelConfig switches), reported beside it.
     "kg_recsys_no_kg": _ablation("kg_recsys_no_kg", use_kg=False),
     "kg_recsys_no_text": _ablation("kg_recsys_no_text", use_text=False),
@@ -111,7 +132,8 @@ SCORERS: dict[str, ScorerFactory] = {
 }
 
 #: What ``kgrec evaluate`` runs when ``--models`` is not given.
-DEFAULT_MODELS = ("kg_recsys", "popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only", "user_knn")
+DEFAULT_MODELS = ("kg_recsys", "popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only", "user_knn", "ease",
+                  "item_knn", "inductive_content")
 
 
 def register_scorer(name: str, factory: ScorerFactory, *, replace: bool = False) -> None:

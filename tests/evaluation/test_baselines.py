@@ -7,7 +7,8 @@ import pytest
 
 from synthetic_graph import N_CLUSTERS, fake_text_vectors
 from kg_recsys.evaluation import evaluate, make_split
-from kg_recsys.evaluation.baselines import (BPRConfig, BPRMFScorer, KGOnlyScorer, LightGCNScorer, PopularityScorer,
+from kg_recsys.evaluation.baselines import (BPRConfig, BPRMFScorer, EASEScorer, InductiveContentScorer, ItemKNNScorer,
+                                            KGOnlyScorer, LightGCNScorer, PopularityScorer,
                                             TextKNNScorer, UserKNNScorer, item_entity_tfidf)
 from kg_recsys.evaluation.harness import Scorer
 
@@ -27,7 +28,8 @@ def warm_result(warm):
 
 
 def test_all_baselines_satisfy_the_protocol():
-    for scorer in (PopularityScorer(), BPRMFScorer(), LightGCNScorer(), TextKNNScorer(fake_text_vectors),
+    for scorer in (PopularityScorer(), BPRMFScorer(), LightGCNScorer(), TextKNNScorer(fake_text_vectors), EASEScorer(),
+                   ItemKNNScorer(), InductiveContentScorer(vectors_fn=fake_text_vectors),
                    KGOnlyScorer(), UserKNNScorer()):
         assert isinstance(scorer, Scorer)
 
@@ -166,3 +168,100 @@ def test_user_knn_beats_popularity_warm_and_gives_cold_items_zero(snapshot, warm
     scorer = UserKNNScorer()
     scorer.fit(split.train, seed=0)
     assert np.all(scorer.score(split.context, split.test_users()[:5], split.candidates) == 0.0)
+
+
+def _history_snapshot(history: np.ndarray) -> "GraphSnapshot":
+    """A snapshot whose interactions are the 1s of ``history`` [users, items]."""
+    from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable
+
+    users, items = np.nonzero(history)
+    n_users, n_items = history.shape
+    table = InteractionTable(user=users.astype(np.int64), item=items.astype(np.int64),
+                             scenario=np.full(len(users), "s"), kind=np.full(len(users), "rating"),
+                             weight=np.ones(len(users), np.float32), timestamp=np.arange(len(users), dtype=np.float64))
+    return GraphSnapshot(users=NodeTable.build([f"u{u}" for u in range(n_users)], [""] * n_users, [None] * n_users),
+                         items=NodeTable.build([f"i{i}" for i in range(n_items)], [""] * n_items, [None] * n_items),
+                         entities=NodeTable.build([], [], []), interactions=table)
+
+
+def test_ease_on_a_hand_computed_case():
+    from kg_recsys.evaluation.baselines import EASEScorer
+
+    # X = [[1, 1], [1, 0]]: G = [[2, 1], [1, 1]]; lambda 1: P = inv([[3, 1], [1, 2]]) = [[2, -1], [-1, 3]] / 5,
+    # so B_01 = -P_01 / P_11 = 0.2 / 0.6 and B_10 = -P_10 / P_00 = 0.2 / 0.4, and diag(B) = 0.
+    train = _history_snapshot(np.array([[1, 1], [1, 0]]))
+    scorer = EASEScorer(lambdas=(1.0,))
+    scorer.fit(train, seed=0)
+    np.testing.assert_allclose(scorer.weights, [[0, 1 / 3], [0.5, 0]], rtol=1e-6)
+    # a context where user 1 has item 1 only: item 0 scores B_10
+    context = _history_snapshot(np.array([[1, 1], [0, 1]]))
+    np.testing.assert_allclose(scorer.score(context, np.array([1]), np.array([0, 1])), [[0.5, 0.0]], rtol=1e-6)
+
+
+def test_item_knn_on_a_hand_computed_case():
+    from kg_recsys.evaluation.baselines import ItemKNNScorer
+
+    # items' users: 0 -> {0, 1, 2}, 1 -> {0, 1}, 2 -> {1, 3}; with shrink 1:
+    # s01 = 2 / (sqrt(6) + 1), s02 = 1 / (sqrt(6) + 1), s12 = 1 / (2 + 1)
+    train = _history_snapshot(np.array([[1, 1, 0], [1, 1, 1], [1, 0, 0], [0, 0, 1]]))
+    s01, s02, s12 = 2 / (np.sqrt(6) + 1), 1 / (np.sqrt(6) + 1), 1 / 3
+    one = ItemKNNScorer(neighbours=(1,), shrink=1.0)
+    one.fit(train, seed=0)
+    # one neighbour each: 0 -> 1, 1 -> 0, 2 -> 1; a history {1} reaches items 0 and 2, {0} reaches item 1 only
+    context = _history_snapshot(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0]]))
+    np.testing.assert_allclose(one.score(context, np.array([0, 1]), np.arange(3)), [[s01, 0, s12], [0, s01, 0]],
+                               rtol=1e-5)
+    two = ItemKNNScorer(neighbours=(2,), shrink=1.0)
+    two.fit(train, seed=0)
+    np.testing.assert_allclose(two.score(context, np.array([1]), np.arange(3)), [[0, s01, s02]], rtol=1e-5)
+
+
+def test_ease_and_item_knn_pick_their_setting_on_valid_and_beat_popularity(warm):
+    from kg_recsys.evaluation.baselines import EASEScorer, ItemKNNScorer
+
+    ease, knn = EASEScorer(lambdas=(1.0, 50.0, 5000.0)), ItemKNNScorer(neighbours=(5, 40))
+    result = evaluate(warm, [PopularityScorer(), ease, knn], k=K, progress=False)
+    recall = {name: result["models"][name][f"recall@{K}"] for name in ("popularity", "ease", "item_knn")}
+    assert recall["ease"] > recall["popularity"] + 0.1 and recall["item_knn"] > recall["popularity"] + 0.1
+    for scorer, key in ((ease, "lambda"), (knn, "neighbours")):
+        tried = scorer.info["valid_recall@20"]
+        assert len(tried) == len(scorer.lambdas if key == "lambda" else scorer.neighbours)
+        assert tried[str(scorer.info[key])] == max(tried.values())
+
+
+def test_inductive_content_item_vectors_follow_their_formula_and_score_cold_items(snapshot):
+    import torch
+
+    from kg_recsys.evaluation.baselines import InductiveContentScorer
+
+    split = make_split(snapshot, "cold-item", seed=0)
+    scorer = InductiveContentScorer(FAST, vectors_fn=fake_text_vectors)
+    scorer.fit(split.train, seed=0, valid=split.valid)
+    model = scorer.model
+    tfidf = item_entity_tfidf(split.train)
+    with torch.no_grad():
+        text = torch.as_tensor(fake_text_vectors(split.train)["Item"], dtype=torch.float32)
+        text = text / text.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        item = int(split.candidates[0])
+        row = tfidf[item]
+        tokens = (torch.as_tensor(row.data / row.data.sum(), dtype=torch.float32)[:, None]
+                  * model.token.weight[torch.as_tensor(row.indices)]).sum(0)
+        expected = model.text_mlp(text[item]) + tokens + model.item_id.weight[item]
+        torch.testing.assert_close(model.items()[item], expected, rtol=1e-5, atol=1e-6)
+        assert torch.all(model.item_id.weight[torch.as_tensor(split.candidates)] == 0)  # cold: no id
+    result = evaluate(split, [PopularityScorer(), scorer], k=K, progress=False)
+    # cold items have no counts: popularity is a random order; content sees the clusters
+    assert result["models"]["inductive_content"][f"recall@{K}"] > result["models"]["popularity"][f"recall@{K}"] + 0.2
+
+
+def test_inductive_content_folds_in_a_user_without_training_interactions(snapshot):
+    from kg_recsys.evaluation.baselines import InductiveContentScorer
+
+    split = make_split(snapshot, "cold-user", seed=0)
+    scorer = InductiveContentScorer(FAST, vectors_fn=fake_text_vectors)
+    scorer.fit(split.train, seed=0, valid=split.valid)
+    user = int(split.test_users()[0])
+    assert user not in set(scorer.trained_users.tolist())
+    users, items = scorer._vectors(split.context)
+    mine = np.unique(split.context.interactions.item[split.context.interactions.user == user])
+    np.testing.assert_allclose(users[user].numpy(), items[mine].mean(0).numpy(), rtol=1e-5, atol=1e-6)
