@@ -170,7 +170,7 @@ def test_user_knn_beats_popularity_warm_and_gives_cold_items_zero(snapshot, warm
     assert np.all(scorer.score(split.context, split.test_users()[:5], split.candidates) == 0.0)
 
 
-def _history_snapshot(history: np.ndarray) -> "GraphSnapshot":
+def _history_snapshot(history: np.ndarray):
     """A snapshot whose interactions are the 1s of ``history`` [users, items]."""
     from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable
 
