@@ -249,6 +249,10 @@ def load_snapshot(source: "str | os.PathLike | Source", data_dir: str | os.PathL
     from kg_recsys.store.memory import MemoryStore
 
     reader = resolve_source(source, data_dir, cache_dir=cache_dir)
+    if not reader.files():  # in-memory tables (DataFrames): nothing to key a cache on
+        store = MemoryStore(None)
+        ingest_source(reader, store, progress=progress)
+        return store.snapshot()
     stamp = [CACHE_VERSION, reader.name]
     for file in sorted(reader.files()):
         info = file.stat()
