@@ -1,4 +1,5 @@
-"""Readers for the real data sets in ``../shared/data``, each mapped onto the one schema.
+"""Readers for the real data sets in the data folder (``--data-dir`` or ``$KGREC_DATA_DIR``), each
+mapped onto the one schema.
 
 ==========================  ===============================================================
 name                        mapping

@@ -28,7 +28,6 @@ log = logging.getLogger("ingest")
 
 #: Bump when a reader changes what it produces, so cached snapshots are rebuilt.
 CACHE_VERSION = 1
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE_DIR = ".kgrec/cache"
 RDF_SUFFIXES = {".ttl": "turtle", ".nt": "nt"}
 
@@ -61,12 +60,14 @@ class IngestSummary:
 
 # ------------------------------------------------------------------ resolving sources
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """``data_dir``, else ``$KGREC_DATA_DIR``, else ``../shared/data`` beside the project root."""
+    """``data_dir``, else ``$KGREC_DATA_DIR``: never a path relative to the package, which an
+    installed copy has no data beside. Raises :class:`~ingest.base.IngestError` if neither is set."""
     if data_dir is not None:
         return Path(data_dir)
     if os.environ.get("KGREC_DATA_DIR"):
         return Path(os.environ["KGREC_DATA_DIR"])
-    return _PROJECT_ROOT.parent / "shared" / "data"
+    raise IngestError("no data folder for the named data sets: give --data-dir DIR (data_dir=) or set "
+                      "KGREC_DATA_DIR to the folder holding them")
 
 
 def resolve_source(source: "str | os.PathLike | Source", data_dir: str | os.PathLike | None = None,
@@ -142,8 +143,7 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
     Args:
         source: a canonical folder, an ``.ttl``/``.nt`` file, a dataset name or ``demo``.
         store: any :class:`~kg_recsys.store.base.GraphStore`.
-        data_dir: where the named data sets live (default: ``$KGREC_DATA_DIR`` or
-            ``../shared/data`` beside the project).
+        data_dir: where the named data sets live. (default: ``$KGREC_DATA_DIR``)
         rejects_path: CSV file for rejected rows; written whenever given. Without it, a
             run with rejects writes ``.kgrec/rejects/<source>.csv``. (default: ``None``)
         batch_size: rows per store write. (default: ``5000``)
