@@ -26,7 +26,7 @@ from __future__ import annotations
 import codecs
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kg_recsys.schema import (DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow,
                               RelationRow, SchemaError, attribute_entity_id)
@@ -64,6 +64,10 @@ class CanonicalSource:
         IngestError: a file or column is missing, a header is bad, or a file is in another
             encoding than the one given; nothing has been read into a store yet.
     """
+
+    #: Called with the number of lines read, as the streams read them; they add up to
+    #: :meth:`total_lines` (the ingest progress bar's total).
+    on_lines: Callable[[int], None] | None = None
 
     def __init__(self, folder: str | os.PathLike, name: str | None = None, encoding: str | None = None) -> None:
         self.folder = Path(folder)
@@ -115,6 +119,15 @@ class CanonicalSource:
         """The records of ``name``, its header first (see :func:`~ingest.base.read_csv`)."""
         return read_csv(self.folder / name, self.encoding, multiline=TEXT_COLUMNS)
 
+    def _span(self, name: str) -> tuple[int, int]:
+        """The lines of ``name``'s header and of its end (its line count)."""
+        data = (self.folder / name).read_bytes()
+        return 1, data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+
+    def total_lines(self) -> int:
+        """The lines after the headers, in all the tables."""
+        return sum(end - header for header, end in map(self._span, filter(self._has, COLUMNS)))
+
     # ------------------------------------------------------------------ reading helpers
     def _header(self, name: str) -> tuple[list[str], Iterator[CsvRecord]]:
         """Open one file and check its header; returns it and the records after it."""
@@ -144,7 +157,11 @@ class CanonicalSource:
         path = self._where(name)
         header, records = self._header(name)
         width = len(header)
+        last, end = self._span(name) if self.on_lines is not None else (0, 0)
         for record in records:
+            if self.on_lines is not None:
+                self.on_lines(record.line - last)
+                last = record.line
             if record.error is not None:
                 rejects.add(path, record.line, record.error.field, record.error.message, record.raw)
                 continue
@@ -155,6 +172,8 @@ class CanonicalSource:
                             f"expected {width} columns ({','.join(header)}), got {len(record.fields)}", record.raw)
                 continue
             yield record.line, dict(zip(header, record.fields)), record.raw
+        if self.on_lines is not None:
+            self.on_lines(end - last)
 
     def _attribute_columns(self, name: str, header: list[str]) -> list[str]:
         path = self._where(name)

@@ -89,11 +89,14 @@ class FrameSource(CanonicalSource):
     def _where(self, name: str) -> str:
         return f"{_stem(name)} frame"
 
+    def _span(self, name: str) -> tuple[int, int]:
+        return -1, len(self._frames[name]) - 1
+
     def _read(self, name: str) -> Iterator[CsvRecord]:
         pandas = import_pandas()
         frame = self._frames[name]
         header = [str(column) for column in frame.columns]
-        yield CsvRecord(0, header, ",".join(header))
+        yield CsvRecord(-1, header, ",".join(header))  # rows are numbered by position, from 0
         columns = []
         for column, values in frame.items():
             if str(column) == "timestamp" and pandas.api.types.is_datetime64_any_dtype(values):

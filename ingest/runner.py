@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from tqdm import tqdm
 
@@ -108,9 +108,9 @@ def resolve_source(source: "str | os.PathLike | Source", data_dir: str | os.Path
         from ingest.canonical import CanonicalSource
 
         return CanonicalSource(path, encoding=encoding)
-    raise IngestError(f"unknown source {text!r}: give a canonical dataset folder, an .ttl/.nt file, 'demo', or one "
-                      f"of the dataset names {', '.join(datasets.DATASET_NAMES)} (with --data-dir or "
-                      "KGREC_DATA_DIR pointing at the data)")
+    raise IngestError(f"unknown source {text!r}{datasets.suggest_dataset(text)}: give a canonical dataset folder, an "
+                      f".ttl/.nt file, 'demo', or one of the dataset names {', '.join(datasets.DATASET_NAMES)} (with "
+                      "--data-dir or KGREC_DATA_DIR pointing at the data)")
 
 
 def demo_folder(seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -161,15 +161,25 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
     rejects = Rejects()
     stats = {"rows": 0, "duplicates": 0}
     store.ensure_schema()
-    with tqdm(desc=f"ingest {reader.name}", unit=" rows", disable=not progress, file=sys.stderr,
+    # A source that can count its input lines (canonical folders, DataFrames) moves the bar as
+    # it reads them, towards that total; for the others the bar counts the rows written.
+    total = reader.total_lines() if progress and hasattr(reader, "total_lines") else None
+    with tqdm(desc=f"ingest {reader.name}", total=total, unit=" rows", disable=not progress, file=sys.stderr,
               mininterval=0.5, dynamic_ncols=True) as bar:
-        _write_nodes(reader, store, rejects, stats, batch_size, bar)
-        for batch in batched(_unique(reader.interactions(rejects), _interaction_key, stats), batch_size):
-            store.upsert_interactions(batch)
-            bar.update(len(batch))
-        for batch in batched(_unique(reader.relations(rejects), _relation_key, stats), batch_size):
-            store.upsert_relations(batch)
-            bar.update(len(batch))
+        advance = (lambda n: None) if total is not None else bar.update
+        if total is not None:
+            reader.on_lines = bar.update
+        try:
+            _write_nodes(reader, store, rejects, stats, batch_size, advance)
+            for batch in batched(_unique(reader.interactions(rejects), _interaction_key, stats), batch_size):
+                store.upsert_interactions(batch)
+                advance(len(batch))
+            for batch in batched(_unique(reader.relations(rejects), _relation_key, stats), batch_size):
+                store.upsert_relations(batch)
+                advance(len(batch))
+        finally:
+            if total is not None:
+                reader.on_lines = None
     written = None
     if rejects_path is not None or len(rejects):
         default = Path(".kgrec/rejects") / f"{_slug(reader.name)}.csv"
@@ -187,7 +197,8 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
     )
 
 
-def _write_nodes(reader: Source, store: GraphStore, rejects: Rejects, stats: dict, batch_size: int, bar) -> None:
+def _write_nodes(reader: Source, store: GraphStore, rejects: Rejects, stats: dict, batch_size: int,
+                 advance: Callable[[int], None]) -> None:
     buffers: dict[str, list] = {label: [] for label in NODE_LABELS}
     declared: set[tuple[str, str]] = set()
     implied: set[tuple[str, str]] = set()
@@ -206,12 +217,12 @@ def _write_nodes(reader: Source, store: GraphStore, rejects: Rejects, stats: dic
         buffer.append(row)
         if len(buffer) >= batch_size:
             store.upsert_nodes(label, buffer)
-            bar.update(len(buffer))
+            advance(len(buffer))
             buffers[label] = []
     for label, buffer in buffers.items():
         if buffer:
             store.upsert_nodes(label, buffer)
-            bar.update(len(buffer))
+            advance(len(buffer))
 
 
 def _interaction_key(row) -> int:

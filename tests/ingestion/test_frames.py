@@ -114,3 +114,21 @@ def test_frame_errors_say_what_to_do():
         FrameSource(pd.DataFrame({"user_id": ["u1"]}))
     with pytest.raises(IngestError, match="items must be a pandas DataFrame, got dict"):
         FrameSource(pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"]}), items={"item_id": ["i1"]})
+
+
+def test_the_progress_bar_has_a_total_that_the_reading_reaches(tmp_path, demo):
+    """A canonical folder (a text over two lines, a blank line, a bad row) and DataFrames count
+    the lines they read, and end exactly at the total the bar is given."""
+    from ingest.base import Rejects
+    from ingest.canonical import CanonicalSource
+
+    write_csv(tmp_path, "interactions.csv", "user_id,item_id\nu1,i1\n\n,i2\nu2,i1")
+    write_csv(tmp_path, "items.csv", 'item_id,text\ni1,"two\nlines"\ni2,one line\n')
+    _, frames = demo
+    for source, total in ((CanonicalSource(tmp_path), 7), (FrameSource(**frames), sum(map(len, frames.values())))):
+        read: list[int] = []
+        source.on_lines = read.append
+        rejects = Rejects()
+        for stream in (source.nodes, source.interactions, source.relations):
+            list(stream(rejects))
+        assert source.total_lines() == total and sum(read) == total and min(read) >= 0
