@@ -26,7 +26,7 @@ from __future__ import annotations
 import codecs
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kg_recsys.schema import (DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow,
                               RelationRow, SchemaError, attribute_entity_id)
@@ -65,6 +65,10 @@ class CanonicalSource:
             encoding than the one given; nothing has been read into a store yet.
     """
 
+    #: Called with the number of lines read, as the streams read them; they add up to
+    #: :meth:`total_lines` (the ingest progress bar's total).
+    on_lines: Callable[[int], None] | None = None
+
     def __init__(self, folder: str | os.PathLike, name: str | None = None, encoding: str | None = None) -> None:
         self.folder = Path(folder)
         self.name = name or str(self.folder)
@@ -89,7 +93,7 @@ class CanonicalSource:
         :class:`~ingest.base.IngestError`."""
         self._attributes: dict[str, list[str]] = {}
         for name in COLUMNS:
-            if (self.folder / name).is_file():
+            if self._has(name):
                 header, _ = self._header(name)
                 if name in (ITEMS, USERS):
                     self._attributes[name] = self._attribute_columns(name, header)
@@ -98,14 +102,38 @@ class CanonicalSource:
         return f"CanonicalSource({str(self.folder)!r})"
 
     def files(self) -> list[Path]:
-        return [self.folder / name for name in COLUMNS if (self.folder / name).is_file()]
+        return [self.folder / name for name in COLUMNS if self._has(name)]
+
+    # ------------------------------------------------------------------ the one reading layer
+    # A subclass that reads tables from elsewhere (ingest.frames.FrameSource: DataFrames)
+    # overrides these three; every check and row parser below is shared.
+    def _has(self, name: str) -> bool:
+        """Whether the folder has the file ``name``."""
+        return (self.folder / name).is_file()
+
+    def _where(self, name: str) -> str | Path:
+        """Where ``name`` is, as errors and rejects name it."""
+        return self.folder / name
+
+    def _read(self, name: str) -> Iterator[CsvRecord]:
+        """The records of ``name``, its header first (see :func:`~ingest.base.read_csv`)."""
+        return read_csv(self.folder / name, self.encoding, multiline=TEXT_COLUMNS)
+
+    def _span(self, name: str) -> tuple[int, int]:
+        """The lines of ``name``'s header and of its end (its line count)."""
+        data = (self.folder / name).read_bytes()
+        return 1, data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+
+    def total_lines(self) -> int:
+        """The lines after the headers, in all the tables."""
+        return sum(end - header for header, end in map(self._span, filter(self._has, COLUMNS)))
 
     # ------------------------------------------------------------------ reading helpers
     def _header(self, name: str) -> tuple[list[str], Iterator[CsvRecord]]:
         """Open one file and check its header; returns it and the records after it."""
-        path = self.folder / name
+        path = self._where(name)
         required, _ = COLUMNS[name]
-        records = read_csv(path, self.encoding, multiline=TEXT_COLUMNS)
+        records = self._read(name)
         first = next(records, None)
         if first is None:
             raise IngestError(f"{path}: the file is empty; it needs a header line with the columns "
@@ -126,10 +154,14 @@ class CanonicalSource:
         """Rows of one file as dicts, checking the header; yields ``(line, row, raw)``.
         Records that cannot be rows (see :func:`~ingest.base.read_csv`) and rows with the
         wrong number of columns are rejected here."""
-        path = self.folder / name
+        path = self._where(name)
         header, records = self._header(name)
         width = len(header)
+        last, end = self._span(name) if self.on_lines is not None else (0, 0)
         for record in records:
+            if self.on_lines is not None:
+                self.on_lines(record.line - last)
+                last = record.line
             if record.error is not None:
                 rejects.add(path, record.line, record.error.field, record.error.message, record.raw)
                 continue
@@ -140,9 +172,11 @@ class CanonicalSource:
                             f"expected {width} columns ({','.join(header)}), got {len(record.fields)}", record.raw)
                 continue
             yield record.line, dict(zip(header, record.fields)), record.raw
+        if self.on_lines is not None:
+            self.on_lines(end - last)
 
     def _attribute_columns(self, name: str, header: list[str]) -> list[str]:
-        path = self.folder / name
+        path = self._where(name)
         required, optional = COLUMNS[name]
         columns = [c for c in header if c not in required + optional]
         for column in columns:
@@ -157,9 +191,9 @@ class CanonicalSource:
     def nodes(self, rejects: Rejects) -> Iterator[NodeRecord]:
         self._pending = []
         for name, label, id_column in ((ITEMS, ITEM, "item_id"), (USERS, USER, "user_id")):
-            if not (self.folder / name).is_file():
+            if not self._has(name):
                 continue
-            path = self.folder / name
+            path = self._where(name)
             attributes = self._attributes[name]
             for line, row, raw in self._records(name, rejects):
                 try:
@@ -179,8 +213,8 @@ class CanonicalSource:
                     yield ENTITY, {"id": entity_id, "text": value, "scenario": None}, False
                     self._pending.append({"src_label": label, "src_id": node_id, "relation": column,
                                           "dst_label": ENTITY, "dst_id": entity_id})
-        if (self.folder / ENTITIES).is_file():
-            path = self.folder / ENTITIES
+        if self._has(ENTITIES):
+            path = self._where(ENTITIES)
             for line, row, raw in self._records(ENTITIES, rejects):
                 try:
                     entity_id = parse_id(row["entity_id"], "entity_id")
@@ -190,7 +224,7 @@ class CanonicalSource:
                 yield ENTITY, {"id": entity_id, "text": optional_text(row.get("text")), "scenario": None}, True
 
     def interactions(self, rejects: Rejects) -> Iterator[InteractionRow]:
-        path = self.folder / INTERACTIONS
+        path = self._where(INTERACTIONS)
         for line, row, raw in self._records(INTERACTIONS, rejects):
             try:
                 yield {
@@ -207,8 +241,8 @@ class CanonicalSource:
     def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
         yield from self._pending
         self._pending = []
-        if (self.folder / TRIPLES).is_file():
-            path = self.folder / TRIPLES
+        if self._has(TRIPLES):
+            path = self._where(TRIPLES)
             for line, row, raw in self._records(TRIPLES, rejects):
                 try:
                     yield {"src_label": ENTITY, "src_id": parse_id(row["head"], "head"),
@@ -216,8 +250,8 @@ class CanonicalSource:
                            "dst_label": ENTITY, "dst_id": parse_id(row["tail"], "tail")}
                 except RowError as error:
                     rejects.add(path, line, error.field, error.message, raw)
-        if (self.folder / LINKS).is_file():
-            path = self.folder / LINKS
+        if self._has(LINKS):
+            path = self._where(LINKS)
             for line, row, raw in self._records(LINKS, rejects):
                 try:
                     yield {"src_label": ITEM, "src_id": parse_id(row["item_id"], "item_id"), "relation": SAME_AS,

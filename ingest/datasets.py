@@ -1,4 +1,5 @@
-"""Readers for the real data sets in ``../shared/data``, each mapped onto the one schema.
+"""Readers for the real data sets in the data folder (``--data-dir`` or ``$KGREC_DATA_DIR``), each
+mapped onto the one schema.
 
 ==========================  ===============================================================
 name                        mapping
@@ -28,12 +29,13 @@ subset of it, without the users and items that the train file lacks) as implicit
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from kg_recsys.schema import (DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow, RelationRow,
                               attribute_entity_id)
@@ -47,6 +49,20 @@ DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", RELINKED_ML100K, "ml-1m", "douban-cd
 
 def is_dataset_name(name: str) -> bool:
     return name in _READERS or name == RELINKED_ML100K or name.startswith(AMAZON_PREFIX)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the known name closest to a mistyped one, else ``""``."""
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
+    return f" (did you mean {found[0]!r}?)" if found else ""
+
+
+def suggest_dataset(text: str) -> str:
+    """:func:`did_you_mean` over the dataset names and ``demo`` (an Amazon pair's prefix too)."""
+    head, slash, tail = text.partition("/")
+    if slash and tail and did_you_mean(head + "/", [AMAZON_PREFIX]):
+        return f" (did you mean {AMAZON_PREFIX + tail!r}?)"
+    return did_you_mean(text, [*DATASET_NAMES[:-1], "demo"])
 
 
 def open_dataset(name: str, data_dir: Path):
@@ -537,9 +553,10 @@ class AmazonCdrSource(_CrossDomainSource):
         self.parts = []
         for scenario, sub in ((first, f"{first}_{second}"), (second, f"{second}_{first}")):
             if not (self.folder / sub).is_dir():
+                pairs = sorted(p.name for p in self.folder.iterdir() if p.is_dir()) if self.folder.is_dir() else []
                 raise IngestError(f"{self.folder / sub}: folder of domain {scenario!r} is missing; pair "
                                   f"{pair!r} needs both {first}_{second}/ and {second}_{first}/ under "
-                                  f"{self.folder} (check --data-dir)")
+                                  f"{self.folder} (check --data-dir){did_you_mean(pair, pairs)}")
             for split in ("train.txt", "test_original.txt"):
                 self.parts.append((scenario, require_file(self.folder / sub / split, "user<TAB>item<TAB>1")))
 

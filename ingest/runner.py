@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from tqdm import tqdm
 
@@ -28,7 +28,6 @@ log = logging.getLogger("ingest")
 
 #: Bump when a reader changes what it produces, so cached snapshots are rebuilt.
 CACHE_VERSION = 1
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE_DIR = ".kgrec/cache"
 RDF_SUFFIXES = {".ttl": "turtle", ".nt": "nt"}
 
@@ -61,12 +60,14 @@ class IngestSummary:
 
 # ------------------------------------------------------------------ resolving sources
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """``data_dir``, else ``$KGREC_DATA_DIR``, else ``../shared/data`` beside the project root."""
+    """``data_dir``, else ``$KGREC_DATA_DIR``: never a path relative to the package, which an
+    installed copy has no data beside. Raises :class:`~ingest.base.IngestError` if neither is set."""
     if data_dir is not None:
         return Path(data_dir)
     if os.environ.get("KGREC_DATA_DIR"):
         return Path(os.environ["KGREC_DATA_DIR"])
-    return _PROJECT_ROOT.parent / "shared" / "data"
+    raise IngestError("no data folder for the named data sets: give --data-dir DIR (data_dir=) or set "
+                      "KGREC_DATA_DIR to the folder holding them")
 
 
 def resolve_source(source: "str | os.PathLike | Source", data_dir: str | os.PathLike | None = None,
@@ -107,9 +108,9 @@ def resolve_source(source: "str | os.PathLike | Source", data_dir: str | os.Path
         from ingest.canonical import CanonicalSource
 
         return CanonicalSource(path, encoding=encoding)
-    raise IngestError(f"unknown source {text!r}: give a canonical dataset folder, an .ttl/.nt file, 'demo', or one "
-                      f"of the dataset names {', '.join(datasets.DATASET_NAMES)} (with --data-dir or "
-                      "KGREC_DATA_DIR pointing at the data)")
+    raise IngestError(f"unknown source {text!r}{datasets.suggest_dataset(text)}: give a canonical dataset folder, an "
+                      f".ttl/.nt file, 'demo', or one of the dataset names {', '.join(datasets.DATASET_NAMES)} (with "
+                      "--data-dir or KGREC_DATA_DIR pointing at the data)")
 
 
 def demo_folder(seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -142,8 +143,7 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
     Args:
         source: a canonical folder, an ``.ttl``/``.nt`` file, a dataset name or ``demo``.
         store: any :class:`~kg_recsys.store.base.GraphStore`.
-        data_dir: where the named data sets live (default: ``$KGREC_DATA_DIR`` or
-            ``../shared/data`` beside the project).
+        data_dir: where the named data sets live. (default: ``$KGREC_DATA_DIR``)
         rejects_path: CSV file for rejected rows; written whenever given. Without it, a
             run with rejects writes ``.kgrec/rejects/<source>.csv``. (default: ``None``)
         batch_size: rows per store write. (default: ``5000``)
@@ -161,15 +161,25 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
     rejects = Rejects()
     stats = {"rows": 0, "duplicates": 0}
     store.ensure_schema()
-    with tqdm(desc=f"ingest {reader.name}", unit=" rows", disable=not progress, file=sys.stderr,
+    # A source that can count its input lines (canonical folders, DataFrames) moves the bar as
+    # it reads them, towards that total; for the others the bar counts the rows written.
+    total = reader.total_lines() if progress and hasattr(reader, "total_lines") else None
+    with tqdm(desc=f"ingest {reader.name}", total=total, unit=" rows", disable=not progress, file=sys.stderr,
               mininterval=0.5, dynamic_ncols=True) as bar:
-        _write_nodes(reader, store, rejects, stats, batch_size, bar)
-        for batch in batched(_unique(reader.interactions(rejects), _interaction_key, stats), batch_size):
-            store.upsert_interactions(batch)
-            bar.update(len(batch))
-        for batch in batched(_unique(reader.relations(rejects), _relation_key, stats), batch_size):
-            store.upsert_relations(batch)
-            bar.update(len(batch))
+        advance = (lambda n: None) if total is not None else bar.update
+        if total is not None:
+            reader.on_lines = bar.update
+        try:
+            _write_nodes(reader, store, rejects, stats, batch_size, advance)
+            for batch in batched(_unique(reader.interactions(rejects), _interaction_key, stats), batch_size):
+                store.upsert_interactions(batch)
+                advance(len(batch))
+            for batch in batched(_unique(reader.relations(rejects), _relation_key, stats), batch_size):
+                store.upsert_relations(batch)
+                advance(len(batch))
+        finally:
+            if total is not None:
+                reader.on_lines = None
     written = None
     if rejects_path is not None or len(rejects):
         default = Path(".kgrec/rejects") / f"{_slug(reader.name)}.csv"
@@ -187,7 +197,8 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
     )
 
 
-def _write_nodes(reader: Source, store: GraphStore, rejects: Rejects, stats: dict, batch_size: int, bar) -> None:
+def _write_nodes(reader: Source, store: GraphStore, rejects: Rejects, stats: dict, batch_size: int,
+                 advance: Callable[[int], None]) -> None:
     buffers: dict[str, list] = {label: [] for label in NODE_LABELS}
     declared: set[tuple[str, str]] = set()
     implied: set[tuple[str, str]] = set()
@@ -206,12 +217,12 @@ def _write_nodes(reader: Source, store: GraphStore, rejects: Rejects, stats: dic
         buffer.append(row)
         if len(buffer) >= batch_size:
             store.upsert_nodes(label, buffer)
-            bar.update(len(buffer))
+            advance(len(buffer))
             buffers[label] = []
     for label, buffer in buffers.items():
         if buffer:
             store.upsert_nodes(label, buffer)
-            bar.update(len(buffer))
+            advance(len(buffer))
 
 
 def _interaction_key(row) -> int:
@@ -249,6 +260,10 @@ def load_snapshot(source: "str | os.PathLike | Source", data_dir: str | os.PathL
     from kg_recsys.store.memory import MemoryStore
 
     reader = resolve_source(source, data_dir, cache_dir=cache_dir)
+    if not reader.files():  # in-memory tables (DataFrames): nothing to key a cache on
+        store = MemoryStore(None)
+        ingest_source(reader, store, progress=progress)
+        return store.snapshot()
     stamp = [CACHE_VERSION, reader.name]
     for file in sorted(reader.files()):
         info = file.stat()

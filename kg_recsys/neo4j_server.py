@@ -1,4 +1,8 @@
-"""Build, start, stop and query the project's own Neo4j server (``graphs/neo4j-server``).
+"""Build, start, stop and query the project's own Neo4j server.
+
+Its Maven project ships as package data (``kg_recsys/assets/neo4j-server``); :func:`build` copies
+it into ``server/`` under the state folder and builds there, so an installed, read-only package
+works as a checkout does.
 
 The server is Neo4j Community 5.26 embedded in a small Java program: Bolt on 127.0.0.1,
 auth on, password of user ``neo4j`` from ``KGREC_NEO4J_PASSWORD``. :func:`start` runs it as a
@@ -24,8 +28,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SERVER_DIR = PROJECT_ROOT / "graphs" / "neo4j-server"
+from kg_recsys.assets import asset
+
+#: The server's Maven project (package data): ``pom.xml``, ``jvm.options``, ``src/``.
+SERVER_SOURCES = asset("neo4j-server")
 MAIN_CLASS = "org.kgrec.neo4j.Main"
 PASSWORD_ENV = "KGREC_NEO4J_PASSWORD"
 DEFAULT_BOLT_PORT = 7687
@@ -56,9 +62,14 @@ class ServerStatus:
 
 
 def state_dir() -> Path:
-    """Folder of the pid file, the log and (by default) the database: ``KGREC_NEO4J_STATE``
-    or ``.kgrec/neo4j`` in the project root."""
-    return Path(os.environ.get("KGREC_NEO4J_STATE") or PROJECT_ROOT / ".kgrec" / "neo4j")
+    """Folder of the pid file, the log, the build and (by default) the database, as an absolute
+    path: ``KGREC_NEO4J_STATE``, or ``.kgrec/neo4j`` in the current folder (as the caches)."""
+    return Path(os.environ.get("KGREC_NEO4J_STATE") or Path(".kgrec") / "neo4j").absolute()
+
+
+def server_dir() -> Path:
+    """Where the server is built and run from: ``server/`` in :func:`state_dir`."""
+    return state_dir() / "server"
 
 
 def _pid_file() -> Path:
@@ -70,19 +81,44 @@ def _log_file() -> Path:
 
 
 # --------------------------------------------------------------------------------- build
-def _stale() -> bool:
-    main_class = SERVER_DIR / "target" / "classes" / "org" / "kgrec" / "neo4j" / "Main.class"
-    lib = SERVER_DIR / "target" / "lib"
+def server_files(folder=SERVER_SOURCES, prefix: str = "") -> dict[str, bytes]:
+    """The packaged Maven project, ``{relative path: bytes}`` (a stray ``target/`` left out)."""
+    found: dict[str, bytes] = {}
+    for entry in folder.iterdir():
+        name = prefix + entry.name
+        if entry.is_dir():
+            if name != "target":
+                found.update(server_files(entry, name + "/"))
+        else:
+            found[name] = entry.read_bytes()
+    return found
+
+
+def _sync_sources(folder: Path) -> list[Path]:
+    """Copy the packaged sources into ``folder``, rewriting only files whose bytes differ (so a
+    file's time says when its content last changed); returns the copied paths."""
+    copied = []
+    for name, data in server_files().items():
+        target = folder / name
+        if not target.is_file() or target.read_bytes() != data:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        copied.append(target)
+    return copied
+
+
+def _stale(folder: Path, sources: list[Path]) -> bool:
+    main_class = folder / "target" / "classes" / "org" / "kgrec" / "neo4j" / "Main.class"
+    lib = folder / "target" / "lib"
     if not main_class.exists() or not lib.is_dir() or not any(lib.glob("neo4j-5.*.jar")):
         return True
     built = main_class.stat().st_mtime
-    sources = [SERVER_DIR / "pom.xml", *(SERVER_DIR / "src").rglob("*.java")]
     return any(source.stat().st_mtime > built for source in sources)
 
 
 def build(force: bool = False) -> Path:
-    """Run ``mvn -q -B -DskipTests package`` in ``graphs/neo4j-server`` if the build is missing
-    or older than its sources.
+    """Copy the packaged server sources to :func:`server_dir` and run ``mvn -q -B -DskipTests
+    package`` there if the build is missing or older than its sources.
 
     Args:
         force: build even if the target looks up to date. (default: ``False``)
@@ -90,17 +126,19 @@ def build(force: bool = False) -> Path:
     Returns:
         The server's folder.
     """
-    if not force and not _stale():
-        return SERVER_DIR
+    folder = server_dir()
+    sources = _sync_sources(folder)
+    if not force and not _stale(folder, sources):
+        return folder
     mvn = shutil.which("mvn")
     if mvn is None:
         raise Neo4jServerError("Maven (mvn) is not on PATH; install Maven 3.8+ and Java 17 to build the Neo4j server")
-    done = subprocess.run([mvn, "-q", "-B", "-DskipTests", "package"], cwd=SERVER_DIR,
+    done = subprocess.run([mvn, "-q", "-B", "-DskipTests", "package"], cwd=folder,
                           capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr)[-4000:]
         raise Neo4jServerError(f"building the Neo4j server failed (mvn exit {done.returncode}):\n{tail}")
-    return SERVER_DIR
+    return folder
 
 
 def _java() -> str:
@@ -112,7 +150,7 @@ def _java() -> str:
 
 
 def _jvm_options() -> list[str]:
-    lines = (SERVER_DIR / "jvm.options").read_text(encoding="utf-8").splitlines()
+    lines = SERVER_SOURCES.joinpath("jvm.options").read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -202,15 +240,15 @@ def start(port: int = DEFAULT_BOLT_PORT, data_dir: str | os.PathLike | None = No
     for taken in (port, http_port):
         if taken and _port_in_use(taken):
             raise Neo4jServerError(f"port {taken} on 127.0.0.1 is already in use by another program")
-    build()
+    folder = build()
     home = Path(data_dir) if data_dir is not None else state_dir() / "home"
     home = home.resolve()
     # The database files are the user's data: readable by the owner only.
     for folder in (state_dir(), home):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
-    command = [_java(), *_jvm_options(), "-cp", f"{SERVER_DIR / 'target' / 'classes'}{os.pathsep}"
-               f"{SERVER_DIR / 'target' / 'lib' / '*'}", MAIN_CLASS, "--home", str(home),
+    command = [_java(), *_jvm_options(), "-cp", f"{folder / 'target' / 'classes'}{os.pathsep}"
+               f"{folder / 'target' / 'lib' / '*'}", MAIN_CLASS, "--home", str(home),
                "--bolt-port", str(port), "--http-port", str(http_port), "--pagecache", pagecache]
     env = {**os.environ, PASSWORD_ENV: password}
     with open(_log_file(), "ab") as log:

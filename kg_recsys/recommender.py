@@ -156,6 +156,39 @@ class Recommender:
         self.timings = {stage: round(seconds, 2) for stage, seconds in self.timings.items()}
         return self
 
+    @classmethod
+    def from_frames(cls, interactions, items=None, users=None, triples=None, links=None, entities=None, *,
+                    config: RecommenderConfig | None = None, store: GraphStore | None = None,
+                    progress: bool = False) -> "Recommender":
+        """Ingest pandas DataFrames into a store and fit on it; returns the fitted recommender.
+
+        The frames have the columns of the canonical folder's files (``interactions.csv``
+        and the rest, see :mod:`ingest.canonical`) and go through the same checks: a bad row
+        is rejected with its frame, row position and field, as a bad CSV line is. To see the
+        ingestion summary, call :func:`ingest.frames.ingest_frames` and then :meth:`fit`.
+
+        Args:
+            interactions: ``user_id, item_id [, scenario, kind, weight, timestamp]``.
+            items: ``item_id [, text, scenario]`` + attribute columns. (default: ``None``)
+            users: ``user_id [, text]`` + attribute columns. (default: ``None``)
+            triples: ``head, relation, tail``. (default: ``None``)
+            links: ``item_id, entity_id``. (default: ``None``)
+            entities: ``entity_id [, text]``. (default: ``None``)
+            config: the recommender's settings. (default: ``RecommenderConfig()``)
+            store: where the graph goes. (default: ``None``, a new in-memory
+                :class:`~kg_recsys.store.memory.MemoryStore`)
+            progress: show the ingestion's progress bar. (default: ``False``)
+
+        Returns:
+            A fitted :class:`Recommender` on ``store``.
+        """
+        from ingest.frames import ingest_frames
+        from kg_recsys.store.memory import MemoryStore
+
+        store = MemoryStore(None) if store is None else store
+        ingest_frames(store, interactions, items, users, triples, links, entities, progress=progress)
+        return cls(config).fit(store)
+
     def _reindex(self, snapshot: GraphSnapshot, text: dict[str, np.ndarray] | None = None) -> None:
         """Embed ``snapshot`` by a forward pass and serve from its index: how new nodes
         become recommendable."""
@@ -239,6 +272,36 @@ class Recommender:
             ids[rows, :found.shape[1]], scores[rows, :found.shape[1]] = found, value
         ids = ids.astype(str)
         return (ids[0], scores[0]) if single else (ids, scores)
+
+    def recommend_frame(self, user_ids: str | Sequence[str], k: int = 10, scenario: str | None = None,
+                        exclude_seen: bool = True):
+        """:meth:`recommend` as a pandas DataFrame, one row per recommendation.
+
+        Args:
+            user_ids: one user or several.
+            k: recommendations per user. (default: ``10``)
+            scenario: recommend only items of this scenario. (default: ``None``, all)
+            exclude_seen: leave out items the user has. (default: ``True``)
+
+        Returns:
+            A DataFrame with the columns ``user_id``, ``rank`` (1 = best), ``item_id``,
+            ``score`` (``NaN`` for an unknown user's popularity fallback) and ``scenario``
+            (the item's, ``None`` where unknown), in the order of ``user_ids``. A user with
+            fewer than ``k`` candidates has fewer rows.
+        """
+        from ingest.frames import import_pandas
+
+        pandas = import_pandas()
+        batch = [user_ids] if isinstance(user_ids, str) else list(user_ids)
+        ids, scores = self.recommend(batch, k=k, scenario=scenario, exclude_seen=exclude_seen)
+        names = np.array([None, *self.fitted.scenarios], dtype=object)
+        rows, columns = np.nonzero(ids != "")
+        found = ids[rows, columns]
+        return pandas.DataFrame({
+            "user_id": np.asarray(batch, dtype=object)[rows], "rank": columns + 1, "item_id": found,
+            "score": scores[rows, columns].astype(np.float64),
+            "scenario": names[self.index.item_scenario[[self._item_row[i] for i in found]]],
+        })
 
     def recommend_for_text(self, profile_text: str, k: int = 10, scenario: str | None = None
                            ) -> tuple[np.ndarray, np.ndarray]:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: creates .venv if missing, installs the package with
-# its test extras, builds and starts the project's Neo4j (graphs/neo4j-server), runs pytest over
-# tests/, and stops Neo4j again on exit. Fails if anything fails, Neo4j's start included.
+# its test extras, builds and starts the project's Neo4j (kgrec neo4j build: the Maven project shipped
+# in kg_recsys/assets, built under .kgrec/neo4j), runs pytest over tests/, and stops Neo4j again on
+# exit. Fails if anything fails, Neo4j's start included.
 #
 #   bash scripts/test.sh [PYTEST ARGS...]     (default: tests notebooks --nbmake)
 #
 # Environment: KGREC_NEO4J_PASSWORD (default kgrec-test-password), KGREC_NEO4J_URI (default
-# bolt://127.0.0.1:7687), PYTHON (interpreter for a new .venv, default python3).
+# bolt://127.0.0.1:7687), KGREC_DATA_DIR (the real data sets, default ../shared/data beside the
+# checkout), PYTHON (interpreter for a new .venv, default python3).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -19,6 +21,7 @@ echo "== installing kg-recsys with test extras"
 
 export KGREC_NEO4J_PASSWORD="${KGREC_NEO4J_PASSWORD:-kgrec-test-password}"
 export KGREC_NEO4J_URI="${KGREC_NEO4J_URI:-bolt://127.0.0.1:7687}"
+export KGREC_DATA_DIR="${KGREC_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 port="${KGREC_NEO4J_URI##*:}"
 port="${port%%/*}"
 

@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "kg_recsys,popularity,bpr_mf,lightgcn,text_knn,kg_only,user_knn; ablations: "
                              "kg_recsys_no_kg,kg_recsys_no_text,kg_recsys_no_gnn)")
     parser.add_argument("--data-dir", default=None,
-                        help="folder holding the named data sets (default: $KGREC_DATA_DIR or ../shared/data)")
+                        help="folder holding the named data sets (default: $KGREC_DATA_DIR)")
     parser.add_argument("--cache-dir", default=".kgrec/cache", help="snapshot cache folder (default: %(default)s)")
     parser.add_argument("--cold-fraction", type=float, default=0.2,
                         help="cold-item/cold-user: fraction held out (default: %(default)s)")

@@ -3,8 +3,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 from kg_recsys.cli import CliError
+
+
+_EPILOG = """\
+examples:
+  kgrec export --out graph.ttl                               # the default store (.kgrec/graph), Turtle
+  kgrec export --store memory:graph --format nt --out graph.nt
+  kgrec export --store bolt://127.0.0.1:7687 --out neo4j.ttl
+  kgrec ingest graph.ttl --store memory:copy                 # and back again
+"""
 
 
 def register(subparsers) -> None:
@@ -12,8 +22,9 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser(
         "export", help="write the graph as RDF",
-        description="Export the graph in the store as RDF in the kg-recsys vocabulary (graphs/ontology.ttl). "
-                    "The file can be ingested again with `kgrec ingest FILE`.")
+        description=textwrap.fill("Export the graph in the store as RDF in the kg-recsys vocabulary (kg_recsys/assets/"
+                    "ontology.ttl). The file can be ingested again with `kgrec ingest FILE`.", break_on_hyphens=False),
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", default="memory", help=STORE_HELP)
     parser.add_argument("--format", choices=("turtle", "nt"), default="turtle", help="RDF syntax (default: turtle)")
     parser.add_argument("--out", required=True, metavar="FILE", help="output file")

@@ -3,24 +3,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 from kg_recsys.cli import CliError
 
 STORE_HELP = "memory (folder .kgrec/graph), memory:PATH, or bolt://HOST:PORT (default: memory)"
 
+_EPILOG = """\
+examples:
+  kgrec ingest demo                                   # the synthetic demo data into .kgrec/graph
+  kgrec ingest my-data/ --store memory:graph          # a canonical folder: interactions.csv, items.csv...
+  kgrec ingest my-data/ --encoding latin-1 --rejects rejects.csv
+  kgrec ingest ml-100k-kg --data-dir DATA             # a named data set (or set KGREC_DATA_DIR=DATA)
+  kgrec ingest graph.ttl --store bolt://127.0.0.1:7687
+"""
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "ingest", help="load a dataset into the graph store",
-        description="Ingest SOURCE into a graph store and print one JSON line with the node and relationship "
+        description=textwrap.fill("Ingest SOURCE into a graph store and print one JSON line with the node and relationship "
                     "counts by type and the number of rejected rows. SOURCE is a canonical dataset folder, an "
                     ".ttl/.nt file, 'demo' (or demo:SEED), or a dataset name: lastfm-kg, ml-100k-kg, "
                     "ml-100k-kg-relinked (its KG links re-keyed through ml-1m/movies.dat), ml-1m, douban-cdr, "
-                    "amazon-cdr-ids/<pair> (read from --data-dir). Re-running changes no count.")
+                    "amazon-cdr-ids/<pair> (read from --data-dir). Re-running changes no count.", break_on_hyphens=False),
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", metavar="SOURCE")
     parser.add_argument("--store", default="memory", help=STORE_HELP)
     parser.add_argument("--data-dir", default=None,
-                        help="folder holding the named data sets (default: $KGREC_DATA_DIR or ../shared/data)")
+                        help="folder holding the named data sets (default: $KGREC_DATA_DIR)")
     parser.add_argument("--rejects", default=None, metavar="FILE",
                         help="CSV file for rejected rows (default: .kgrec/rejects/<source>.csv when any)")
     parser.add_argument("--batch-size", type=int, default=5000, metavar="N",

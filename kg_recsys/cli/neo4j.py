@@ -8,15 +8,16 @@ from kg_recsys import neo4j_server
 from kg_recsys.cli import CliError
 
 _DESCRIPTION = """\
-Run the project's Neo4j server: Neo4j Community 5.26 embedded (graphs/neo4j-server, built with
-Maven on first use), Bolt on 127.0.0.1, auth on. The password of user neo4j comes from
+Run the project's Neo4j server: Neo4j Community 5.26 embedded (a Maven project shipped with the
+package, built on first use), Bolt on 127.0.0.1, auth on. The password of user neo4j comes from
 KGREC_NEO4J_PASSWORD (at least 8 characters) and is applied on every start. The pid file, the
-log and the database live under .kgrec/neo4j/ (KGREC_NEO4J_STATE moves them).
+log, the build and the database live under .kgrec/neo4j/ in the current folder
+(KGREC_NEO4J_STATE moves them).
 
 examples:
   export KGREC_NEO4J_PASSWORD=change-me-please
   kgrec neo4j start                 # waits until Bolt answers, prints a JSON status line
-  kgrec ingest ml-100k-kg --data-dir ../shared/data --store bolt://127.0.0.1:7687
+  kgrec ingest ml-100k-kg --data-dir DATA --store bolt://127.0.0.1:7687
   kgrec neo4j status                # exit 0 if running, 3 if not
   kgrec neo4j stop
 """
@@ -53,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     state.set_defaults(func=_status)
 
     build = actions.add_parser("build", help="build the server with Maven (start does this when needed)",
-                               description="Run `mvn -q -DskipTests package` in graphs/neo4j-server.")
+                               description="Copy the packaged Maven project to .kgrec/neo4j/server and run "
+                                           "`mvn -q -DskipTests package` there.")
     build.add_argument("--force", action="store_true", help="build even if the target looks up to date")
     build.set_defaults(func=_build)
 

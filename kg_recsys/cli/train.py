@@ -19,7 +19,7 @@ _EPILOG = """\
 examples:
   kgrec train demo                                  # ingest the demo data, train, save, write back
   kgrec train --epochs 10 --model-dir .kgrec/model  # train on what the default store already holds
-  kgrec train ml-100k-kg --data-dir ../shared/data --config my.toml
+  kgrec train ml-100k-kg --data-dir DATA --config my.toml
   kgrec train demo --store bolt://127.0.0.1:7687    # Neo4j: vectors + RECOMMENDED for Cypher
 """
 

@@ -23,12 +23,12 @@ import math
 import os
 import re
 from collections import defaultdict
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import neo4j
 import numpy as np
 
+from kg_recsys.assets import asset
 from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, NODE_LABELS, RECOMMENDED, USER,
     InteractionRow, NodeRow, RelationRow, SchemaError, check_label, check_relation_name, check_scenario,
@@ -38,7 +38,7 @@ from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Rec
 
 log = logging.getLogger(__name__)
 PASSWORD_ENV = "KGREC_NEO4J_PASSWORD"
-CONSTRAINTS_FILE = Path(__file__).resolve().parents[2] / "graphs" / "constraints.cypher"
+CONSTRAINTS_FILE = asset("constraints.cypher")
 #: Property and index names the store writes into Cypher text (after this check).
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -93,7 +93,7 @@ class Neo4jStore:
         batch_size: rows per write transaction. (default: ``5000``)
 
     The store owns its driver: close it with :meth:`close` or use the store as a context
-    manager. The first write applies ``graphs/constraints.cypher`` (see :meth:`ensure_schema`)
+    manager. The first write applies ``constraints.cypher`` (package data, :mod:`kg_recsys.assets`) (see :meth:`ensure_schema`)
     so that every ``MERGE`` on an id is an index seek.
     """
 
@@ -156,7 +156,7 @@ class Neo4jStore:
 
     # ----------------------------------------------------------------- schema
     def ensure_schema(self) -> None:
-        """Apply ``graphs/constraints.cypher`` (idempotent) and wait for the indexes to be online."""
+        """Apply ``constraints.cypher`` (package data, :mod:`kg_recsys.assets`) (idempotent) and wait for the indexes to be online."""
         for statement in _schema_statements(CONSTRAINTS_FILE.read_text(encoding="utf-8")):
             with self._session() as session:
                 session.execute_write(lambda tx, q=statement: tx.run(q).consume())

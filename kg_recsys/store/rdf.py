@@ -1,4 +1,4 @@
-"""RDF import and export (Turtle, N-Triples) in the project vocabulary, ``graphs/ontology.ttl``.
+"""RDF import and export (Turtle, N-Triples) in the project vocabulary, ``kg_recsys/assets/ontology.ttl``.
 
 Export streams a :class:`~kg_recsys.store.base.GraphSnapshot` to a file without building
 an rdflib graph, so a million interactions export in seconds:
@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
+from kg_recsys.assets import asset
 from kg_recsys.schema import (DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, RECOMMENDED, USER,
                               InteractionRow, NodeRow, RelationRow, SchemaError, check_id, check_relation_name,
                               interaction_key)
@@ -38,7 +39,8 @@ DATA = "https://kg-recsys.dev/data/"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 XSD_DOUBLE = "http://www.w3.org/2001/XMLSchema#double"
-ONTOLOGY_FILE = Path(__file__).resolve().parents[2] / "graphs" / "ontology.ttl"
+#: The vocabulary itself, as Turtle (package data).
+ONTOLOGY_FILE = asset("ontology.ttl")
 FORMATS = {"turtle": "turtle", "ttl": "turtle", "nt": "nt", "ntriples": "nt", "n-triples": "nt"}
 _PATH_SEGMENT = {USER: "user", ITEM: "item", ENTITY: "entity"}
 _LABEL_OF_SEGMENT = {segment: label for label, segment in _PATH_SEGMENT.items()}

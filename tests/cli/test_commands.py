@@ -19,6 +19,8 @@ COMMANDS = {
     "explain": ["--store", "--model-dir", "--max-paths", "--json"],
     "forget": ["--store", "--model-dir"],
     "demo": ["--out", "--epochs", "--no-eval"],
+    "ingest": ["--store", "--data-dir", "--rejects", "--encoding", "kgrec ingest ml-100k-kg --data-dir"],
+    "export": ["--store", "--format", "--out", "kgrec export --store memory:graph --format nt"],
 }
 
 

@@ -160,3 +160,24 @@ def test_cli_export_then_ingest_the_rdf(demo, tmp_path, capsys):
     assert main(["ingest", str(out), "--store", f"memory:{tmp_path / 'g2'}", "--no-progress"]) == 0
     after = json.loads(capsys.readouterr().out)
     assert (after["nodes"], after["relationships"]) == (before["nodes"], before["relationships"])
+
+
+@pytest.mark.parametrize("typed, meant", [("ml100k-kg", "ml-100k-kg"), ("lastfm", "lastfm-kg"), ("demmo", "demo"),
+                                          ("amazon-cdr/sport_cloth", "amazon-cdr-ids/sport_cloth")])
+def test_a_mistyped_dataset_name_gets_a_did_you_mean(typed, meant, tmp_path, monkeypatch):
+    from ingest import IngestError, resolve_source
+
+    monkeypatch.chdir(tmp_path)  # no folder of that name
+    with pytest.raises(IngestError, match=f"unknown source '{typed}' \\(did you mean '{meant}'\\?\\)"):
+        resolve_source(typed)
+
+
+def test_a_mistyped_amazon_pair_gets_a_did_you_mean(tmp_path):
+    from ingest import IngestError
+
+    for pair in ("sport_cloth", "cloth_sport"):
+        (tmp_path / "amazon-cdr-ids" / pair).mkdir(parents=True)
+    with pytest.raises(IngestError, match="did you mean 'sport_cloth'"):
+        ingest_source("amazon-cdr-ids/sport_clth", MemoryStore(None), data_dir=tmp_path, progress=False)
+    with pytest.raises(IngestError, match="my-data': give"):  # no guess when nothing is close
+        ingest_source(str(tmp_path / "my-data"), MemoryStore(None), progress=False)

@@ -103,7 +103,7 @@ def test_bad_rdf_is_a_clear_error(tmp_path):
 
 
 def test_ontology_declares_the_schema():
-    graph = rdflib.Graph().parse(str(ONTOLOGY_FILE), format="turtle")
+    graph = rdflib.Graph().parse(data=ONTOLOGY_FILE.read_text(encoding="utf-8"), format="turtle")
     kgr = rdflib.Namespace(ONTOLOGY)
     for cls in ("User", "Item", "Entity", "Interaction"):
         assert (kgr[cls], rdflib.RDF.type, rdflib.OWL.Class) in graph
