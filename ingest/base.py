@@ -289,7 +289,7 @@ def printable(text: str) -> str:
 
 
 def read_csv(path: Path, encoding: str | None = None,
-             multiline: Iterable[str] | None = None) -> Iterator[CsvRecord]:
+             multiline: Iterable[str] | None = None, delimiter: str = ",") -> Iterator[CsvRecord]:
     """The records of a CSV file whose first record is its header, with the line each starts on.
 
     What cannot be a row comes back with ``error`` set and reading goes on: a field with
@@ -305,6 +305,9 @@ def read_csv(path: Path, encoding: str | None = None,
         encoding: a Python codec name. (default: ``None``, UTF-8 with or without a BOM)
         multiline: header columns whose quoted values may hold line breaks.
             (default: ``None``, any column)
+        delimiter: the one character between fields; ``"\\t"`` reads a TSV file written by
+            Python's ``csv`` module (fields holding a tab, quote or line break quoted).
+            (default: ``","``)
     """
     if csv.field_size_limit() < MAX_RECORD_CHARS:
         csv.field_size_limit(MAX_RECORD_CHARS)
@@ -312,7 +315,7 @@ def read_csv(path: Path, encoding: str | None = None,
     undecoded = _UNDECODED.search(text) is not None
     lines = list(io.StringIO(text, newline=""))  # splits at \n, \r\n and \r, as csv does
     feed = _Lines(lines)
-    reader = csv.reader(feed, strict=True)
+    reader = csv.reader(feed, delimiter=delimiter, strict=True)
     header: list[str] | None = None
     single_line: list[int] = []  # columns where a line break means a quote was left open
     while True:
@@ -338,7 +341,7 @@ def read_csv(path: Path, encoding: str | None = None,
             raw = lines[feed.start].rstrip("\r\n")
             yield CsvRecord(line, [], printable(raw[:1000]), RowError("(row)", problem))
             feed.pos = feed.start + 1  # resume at the next line, with a fresh reader
-            reader = csv.reader(feed, strict=True)
+            reader = csv.reader(feed, delimiter=delimiter, strict=True)
             continue
         raw = "".join(lines[feed.start:feed.pos]).rstrip("\r\n")
         error = None

@@ -17,6 +17,10 @@ name                        mapping
                             ``music:ID`` because the two id spaces overlap; users shared
 ``amazon-cdr-ids/A_B``      DisenCDR pair: folder ``A_B`` holds domain A, folder ``B_A`` domain B (the
                             loader of DisenCDR reads them so); users are shared, items ``A:ID``/``B:ID``
+``amazon-food-kitchen``     LLMCDSR's Amazon Grocery (scenario ``food``) and Home and Kitchen (``kitchen``):
+                            items by ASIN with their titles as text, users ``FILE:ROW``, kind=review,
+                            the position in a user's line as timestamp (see
+                            :class:`AmazonFoodKitchenSource`)
 ==========================  ===============================================================
 
 Amazon interpretation (DisenCDR ``utils/loader.py``): for ``--dataset sport_cloth`` the
@@ -30,6 +34,7 @@ subset of it, without the users and items that the train file lacks) as implicit
 from __future__ import annotations
 
 import difflib
+import html
 import os
 import re
 import unicodedata
@@ -40,11 +45,13 @@ from typing import Callable, Iterable, Iterator
 from kg_recsys.schema import (DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow, RelationRow,
                               attribute_entity_id)
 from ingest.base import (IngestError, NodeRecord, Rejects, RowError, fix_mojibake, parse_float, parse_id,
-                         parse_relation, read_lines, require_file)
+                         parse_relation, read_csv, read_lines, require_file)
 
 AMAZON_PREFIX = "amazon-cdr-ids/"
 RELINKED_ML100K = "ml-100k-kg-relinked"
-DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", RELINKED_ML100K, "ml-1m", "douban-cdr", f"{AMAZON_PREFIX}<pair>")
+FOOD_KITCHEN = "amazon-food-kitchen"
+DATASET_NAMES = ("lastfm-kg", "ml-100k-kg", RELINKED_ML100K, "ml-1m", "douban-cdr", f"{AMAZON_PREFIX}<pair>",
+                 FOOD_KITCHEN)
 
 
 def is_dataset_name(name: str) -> bool:
@@ -561,4 +568,190 @@ class AmazonCdrSource(_CrossDomainSource):
                 self.parts.append((scenario, require_file(self.folder / sub / split, "user<TAB>item<TAB>1")))
 
 
-_READERS = {"lastfm-kg": LastfmSource, "ml-100k-kg": Ml100kSource, "ml-1m": Ml1mSource, "douban-cdr": DoubanSource}
+# ------------------------------------------------------------------ Amazon food + kitchen (LLMCDSR), with titles
+class AmazonFoodKitchenSource:
+    """Amazon Grocery_and_Gourmet_Food and Home_and_Kitchen as LLMCDSR prepared them, with
+    item titles (the folder's ``README.md`` describes the files).
+
+    - **Scenarios:** ``food`` (domain A, ``items_A.tsv``) and ``kitchen`` (domain B,
+      ``items_B.tsv``). An id ``g`` of the ``.txt`` files is global: ``g < F`` is food item
+      ``g``, otherwise kitchen item ``g - F``, where ``F`` (8,661) is the first line of
+      ``num.txt`` and the second line (27,637) bounds the kitchen ids.
+    - **Items** are their ASIN (``B000BIZT3E``): Amazon's own stable id, which any metadata
+      or KG linked later is keyed by. No ASIN is in both files; one that were would be
+      rejected there rather than merge a food and a kitchen item. The scenario is the
+      node's ``scenario``. The text is the title with HTML entities unescaped (the files keep
+      ``&amp;``; one title is escaped twice, ``Caf&amp;#233``, so unescaping repeats until
+      nothing changes) and each run of white space as one space (a few quoted titles hold a
+      line break or a tab).
+    - **Users** are ``FILE:ROW`` (``A:12``, ``B:9``, ``overlap:17``, ``valid:3``,
+      ``test:5`` for ``train_A``, ``train_B``, ``train_overlap``, ``valid``, ``test``),
+      because each file numbers its users from 1 again. A row number repeated in a file
+      is rejected, never merged. Users have no text.
+    - **Interactions:** every id of all five files, ``kind=review``, ``weight=1``. The
+      source's own split (train files, then the last id of each ``valid``/``test`` line as
+      the target) is not kept: the evaluation harness makes its own splits
+      (:func:`kg_recsys.evaluation.splits.make_split`), so ``valid`` and ``test`` users are
+      users active in both scenarios like those of ``train_overlap``.
+    - **Order:** there are no timestamps, so an id's position in its line (0, 1, ...) is
+      its timestamp: ``--temporal`` splits then order each user's items as the line does.
+      Positions of different users are not comparable, and no split compares them.
+    - **Repeats:** the schema's interaction key includes the timestamp
+      (:func:`kg_recsys.schema.interaction_key`), so an item repeated within a line would
+      stay as distinct events at its positions (none is repeated in the shipped files).
+    - **Trailing comma:** a line may end with one comma (the README says some do; the
+      shipped files have none); it ends the list and is not an id. Any other empty id (two
+      commas, a comma first, a line with no ids) is a reject.
+    - **Rejects:** file, line and field (``row``, ``item_ids``; for the items files
+      ``local_index``, ``asin``) for a bad row number, a non-integer or out-of-range id or
+      one whose item row is missing, a bad or repeated item row. A bad id costs only its own
+      interaction: the rest of the line is kept, at its original positions.
+
+    Args:
+        folder: the ``amazon-food-kitchen`` folder.
+    """
+
+    SCENARIOS = ("food", "kitchen")
+    kind = "review"
+    #: Interaction files (without ``.txt``) and the prefix of their users' ids.
+    USER_FILES = (("train_A", "A"), ("train_B", "B"), ("train_overlap", "overlap"), ("valid", "valid"),
+                  ("test", "test"))
+    ITEM_COLUMNS = ["local_index", "asin", "title"]
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.name = FOOD_KITCHEN
+        self.num = require_file(self.folder / "num.txt", "number of food items, then of kitchen items, a line each")
+        self.item_files = [require_file(self.folder / f"items_{domain}.tsv", "local_index<TAB>asin<TAB>title")
+                           for domain in ("A", "B")]
+        self.user_files = [(prefix, require_file(self.folder / f"{stem}.txt", "row<TAB>id,id,..."))
+                           for stem, prefix in self.USER_FILES]
+        self.item_counts = self._read_num()
+        #: Per scenario, local index -> ASIN; filled by :meth:`nodes`.
+        self._items: list[dict[int, str]] | None = None
+
+    def files(self) -> list[Path]:
+        return [self.num, *self.item_files, *(path for _, path in self.user_files)]
+
+    def _read_num(self) -> tuple[int, int]:
+        values = [line.strip() for _, line in read_lines(self.num) if line.strip()]
+        if len(values) != 2 or not all(v.isascii() and v.isdigit() for v in values):
+            raise IngestError(f"{self.num}: expected two lines, the number of food items and of kitchen items "
+                              f"(8661 and 27637), got {values!r}; the .txt files' item ids cannot be read without them")
+        return int(values[0]), int(values[1])
+
+    def nodes(self, rejects: Rejects) -> Iterator[NodeRecord]:
+        yield from self._load_items(rejects)
+
+    def _load_items(self, rejects: Rejects) -> list[NodeRecord]:
+        records: list[NodeRecord] = []
+        items: list[dict[int, str]] = [{}, {}]
+        first_asin: dict[str, str] = {}  # ASIN -> "file:line" of its row
+        for scenario, path, count, local in zip(self.SCENARIOS, self.item_files, self.item_counts, items):
+            rows = read_csv(path, multiline=("title",), delimiter="\t")
+            header = next(rows, None)
+            if header is None or [f.strip() for f in header.fields] != self.ITEM_COLUMNS:
+                raise IngestError(f"{path}: the header must be {chr(9).join(self.ITEM_COLUMNS)!r}, got "
+                                  f"{header.raw if header else ''!r}")
+            line_of: dict[int, int] = {}
+            for record in rows:
+                if not record.fields and record.error is None:
+                    continue  # a blank line
+                try:
+                    if record.error is not None:
+                        raise record.error
+                    if len(record.fields) != 3:
+                        raise RowError("(row)", f"expected 3 fields separated by tabs, got {len(record.fields)}")
+                    index_text, asin_text, title = record.fields
+                    index = _whole_number(index_text, "local_index")
+                    if index >= count:
+                        raise RowError("local_index", f"{index} is not below {count}, the number of {scenario} items "
+                                       f"in {self.num.name}")
+                    if index in line_of:
+                        raise RowError("local_index", f"{index} is already the item of line {line_of[index]}")
+                    asin = parse_id(asin_text, "asin")
+                    if asin in first_asin:
+                        raise RowError("asin", f"{asin} is already the item of {first_asin[asin]}")
+                except RowError as error:
+                    rejects.add(path, record.line, error.field, error.message, record.raw)
+                    continue
+                line_of[index] = record.line
+                first_asin[asin] = f"{path.name}:{record.line}"
+                local[index] = asin
+                records.append((ITEM, {"id": asin, "text": item_title(title), "scenario": scenario}, True))
+        self._items = items
+        return records
+
+    def interactions(self, rejects: Rejects) -> Iterator[InteractionRow]:
+        if self._items is None:  # nodes() was not read first: its rejects are reported here, once
+            self._load_items(rejects)
+        for prefix, path in self.user_files:
+            line_of: dict[int, int] = {}
+            for number, (row_text, ids_text), raw in _fields(path, "\t", 2, rejects):
+                try:
+                    row = _whole_number(row_text, "row")
+                    if row in line_of:
+                        raise RowError("row", f"user {row} is already the user of line {line_of[row]}; users are "
+                                       "numbered once per file")
+                    tokens = ids_text.split(",")
+                    if len(tokens) > 1 and not tokens[-1].strip():
+                        tokens.pop()  # a trailing comma ends the list; it is not an id
+                    if len(tokens) == 1 and not tokens[0].strip():
+                        raise RowError("item_ids", "the line has no item ids")
+                except RowError as error:
+                    rejects.add(path, number, error.field, error.message, raw)
+                    continue
+                line_of[row] = number
+                user = f"{prefix}:{row}"
+                for position, token in enumerate(tokens):
+                    try:
+                        item, scenario = self._item(token)
+                    except RowError as error:
+                        rejects.add(path, number, error.field, f"id {position + 1} of the line: {error.message}", raw)
+                        continue
+                    yield {"user_id": user, "item_id": item, "scenario": scenario, "kind": self.kind, "weight": 1.0,
+                           "timestamp": float(position)}
+
+    def _item(self, token: str) -> tuple[str, str]:
+        """The ASIN and scenario of a global id."""
+        text = token.strip()
+        if not text:
+            raise RowError("item_ids", "empty id (two commas in a row, or a comma first)")
+        g = _whole_number(text, "item_ids")
+        food, kitchen = self.item_counts
+        if g >= food + kitchen:
+            raise RowError("item_ids", f"{g} is not below {food + kitchen}, the number of items in {self.num.name}")
+        domain, local = (0, g) if g < food else (1, g - food)
+        asin = self._items[domain].get(local)
+        if asin is None:
+            raise RowError("item_ids", f"{g} is {self.SCENARIOS[domain]} item {local}, which "
+                           f"{self.item_files[domain].name} does not hold (or rejected)")
+        return asin, self.SCENARIOS[domain]
+
+    def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
+        return iter(())
+
+
+def _whole_number(text: str, field_name: str) -> int:
+    value = text.strip()
+    if not value:
+        raise RowError(field_name, "required value is missing")
+    if not (value.isascii() and value.isdigit()):
+        raise RowError(field_name, f"{value!r} is not a whole number")
+    return int(value)
+
+
+def item_title(title: str) -> str | None:
+    """A title as item text: HTML entities unescaped until none is left (``Caf&amp;#233`` ->
+    ``Café``), runs of white space as one space; ``None`` when nothing is left."""
+    text = title
+    for _ in range(3):  # the one title escaped twice needs two; a third would change nothing
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = unescaped
+    return " ".join(text.split()) or None
+
+
+_READERS = {"lastfm-kg": LastfmSource, "ml-100k-kg": Ml100kSource, "ml-1m": Ml1mSource, "douban-cdr": DoubanSource,
+            FOOD_KITCHEN: AmazonFoodKitchenSource}

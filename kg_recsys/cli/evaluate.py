@@ -28,6 +28,7 @@ protocols:
 examples:
   kgrec evaluate ml-100k-kg --protocol cold-item --out results/ml100k-cold-item.json
   kgrec evaluate douban-cdr --protocol cross-scenario --source-scenario book --target-scenario music
+  kgrec evaluate amazon-food-kitchen --protocol cross-scenario --source-scenario food --target-scenario kitchen
   kgrec evaluate ./my-canonical-folder --protocol warm --models popularity,lightgcn --k 10
   # after changing the model, re-run only it and keep the baselines already in the file:
   kgrec evaluate ml-100k-kg --protocol warm --models kg_recsys --merge --out results/warm.json
@@ -44,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", metavar="SOURCE",
                         help="a canonical dataset folder, or a dataset name (lastfm-kg, ml-100k-kg, "
-                             "ml-100k-kg-relinked, ml-1m, douban-cdr, amazon-cdr-ids/<pair>, demo) read from "
-                             "--data-dir")
+                             "ml-100k-kg-relinked, ml-1m, douban-cdr, amazon-cdr-ids/<pair>, amazon-food-kitchen, "
+                             "demo) read from --data-dir")
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--source-scenario", default=None, metavar="A", help="cross-scenario: the known scenario")
     parser.add_argument("--target-scenario", default=None, metavar="B", help="cross-scenario: the tested scenario")

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
                     "counts by type and the number of rejected rows. SOURCE is a canonical dataset folder, an "
                     ".ttl/.nt file, 'demo' (or demo:SEED), or a dataset name: lastfm-kg, ml-100k-kg, "
                     "ml-100k-kg-relinked (its KG links re-keyed through ml-1m/movies.dat), ml-1m, douban-cdr, "
-                    "amazon-cdr-ids/<pair> (read from --data-dir). Re-running changes no count.", break_on_hyphens=False),
+                    "amazon-cdr-ids/<pair>, amazon-food-kitchen (read from --data-dir). Re-running changes no count.", break_on_hyphens=False),
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", metavar="SOURCE")
     parser.add_argument("--store", default="memory", help=STORE_HELP)

@@ -144,3 +144,39 @@ def test_ml_100k_relinked_moves_links_to_the_film_they_name(data_dir, tmp_path):
     again = ingest_source("ml-100k-kg-relinked", store, data_dir=data_dir, rejects_path=tmp_path / "r2.csv",
                           progress=False)
     assert (again.nodes, again.relationships) == (summary.nodes, summary.relationships)
+
+
+def test_amazon_food_kitchen_counts_match_readme(data_dir):
+    folder = data_dir / "amazon-food-kitchen"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found (a data set newer than the others)")
+    # One ingest of the real files, about 30 s: not load_snapshot's cache, whose key is the
+    # input files, not the reader, so it would hide a change to the reader.
+    store = MemoryStore(None)
+    summary = ingest_source("amazon-food-kitchen", store, data_dir=data_dir, progress=False)
+    assert summary.rejected == 0 and summary.duplicates == 0
+    assert summary.relationships == {"INTERACTED": 436_127}
+    assert summary.nodes["User"] == 53_061 and summary.nodes["Item"] == 8_661 + 27_637
+    snapshot = store.snapshot()
+    items = snapshot.items
+    assert (items.scenario == "food").sum() == 8_661 and (items.scenario == "kitchen").sum() == 27_637
+    assert (items.text != "").all()  # 100% titled
+    assert not any("&amp;" in text or "&quot;" in text for text in items.text.tolist())
+    assert store.node("Item", "B001KZM4Y4")["text"] == 'Automatic Yogurt Maker (White) (6"H x 9.5"W x 9.5"D)'
+    inter = snapshot.interactions
+    users = snapshot.users.ids[inter.user]
+    prefix = np.array([u.split(":")[0] for u in users.tolist()])
+    # Per file: the README's interactions and instance_num.txt's users (valid/test: their lines).
+    for name, n_inter, n_users in (("A", 37_281, 5_472), ("B", 265_817, 38_191), ("overlap", 99_170, 7_501),
+                                   ("valid", 18_133, 960), ("test", 15_726, 937)):
+        assert (prefix == name).sum() == n_inter, name
+        assert len(np.unique(users[prefix == name])) == n_users, name
+    food = set(users[inter.scenario == "food"].tolist())
+    kitchen = set(users[inter.scenario == "kitchen"].tolist())
+    both = food & kitchen
+    assert len(both) == 9_398
+    assert {u.split(":")[0] for u in both} == {"overlap", "valid", "test"}
+    assert {u.split(":")[0] for u in food - kitchen} == {"A"} and {u.split(":")[0] for u in kitchen - food} == {"B"}
+    # test.txt line 1 starts 150,10198: food item 150, then kitchen item 10198 - 8661 = 1537.
+    first = (users == "test:1") & (inter.timestamp < 2)
+    assert items.ids[inter.item[first]][np.argsort(inter.timestamp[first])].tolist() == ["B007FK3CVM", "B0083UN4P2"]
