@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 # One module per subcommand group; listed here so that --help shows them in this order.
@@ -40,11 +41,26 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # The Neo4j driver logs each retry and each dead connection (warnings and errors, several
+    # lines each) through logging's last-resort stderr handler; a server that stays away ends in
+    # the store's own one-line StoreConnectionError instead. A configured root logger still gets them.
+    driver_log = logging.getLogger("neo4j")
+    if not driver_log.handlers:  # main() runs more than once in the tests' process
+        driver_log.addHandler(logging.NullHandler())
     try:
         return int(args.func(args) or 0)
     except CliError as error:
-        print(f"kgrec {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        message = str(error)
+    except ValueError as error:
+        # A store lost mid-command (Neo4j stopped during an ingest) is the user's to fix too.
+        # Imported here, not above: the store module loads numpy, which most commands' --help need not.
+        from kg_recsys.store.base import StoreConnectionError
+
+        if not isinstance(error, StoreConnectionError):
+            raise
+        message = str(error)
+    print(f"kgrec {args.command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

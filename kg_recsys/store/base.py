@@ -123,6 +123,12 @@ class GraphSnapshot:
         return GraphSnapshot(tables["users"], tables["items"], tables["entities"], interactions, relations)
 
 
+class StoreConnectionError(ValueError):
+    """A store's server cannot be reached, refuses the credentials, or stopped answering
+    mid-command; the message names the store and says what to do (the CLI prints it as one
+    line, exit code 2)."""
+
+
 @dataclass(frozen=True)
 class Recommendation:
     user_id: str

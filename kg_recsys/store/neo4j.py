@@ -18,6 +18,7 @@ per row.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -34,10 +35,13 @@ from kg_recsys.schema import (
     InteractionRow, NodeRow, RelationRow, SchemaError, check_label, check_relation_name, check_scenario,
     interaction_key,
 )
-from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Recommendation
+from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Recommendation, StoreConnectionError
 
 log = logging.getLogger(__name__)
 PASSWORD_ENV = "KGREC_NEO4J_PASSWORD"
+#: Seconds the driver keeps retrying a transaction that failed transiently (a lost connection
+#: included) before the store gives up; the driver's own default is 30.
+RETRY_ENV = "KGREC_NEO4J_RETRY_SECONDS"
 CONSTRAINTS_FILE = asset("constraints.cypher")
 #: Property and index names the store writes into Cypher text (after this check).
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -78,10 +82,6 @@ def _schema_statements(text: str) -> list[str]:
     return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
 
 
-class StoreConnectionError(ValueError):
-    """The server cannot be reached or refuses the credentials; the message says what to do."""
-
-
 class Neo4jStore:
     """:class:`~kg_recsys.store.base.GraphStore` over a Neo4j 5 database, via Bolt.
 
@@ -91,6 +91,9 @@ class Neo4jStore:
         password: password. (default: ``$KGREC_NEO4J_PASSWORD``)
         database: database every session names. (default: ``"neo4j"``)
         batch_size: rows per write transaction. (default: ``5000``)
+        retry_seconds: how long a transaction that failed transiently (the server restarting,
+            a dropped connection) is retried before :class:`StoreConnectionError`.
+            (default: ``$KGREC_NEO4J_RETRY_SECONDS`` or ``30``)
 
     The store owns its driver: close it with :meth:`close` or use the store as a context
     manager. The first write applies ``constraints.cypher`` (package data, :mod:`kg_recsys.assets`) (see :meth:`ensure_schema`)
@@ -98,11 +101,21 @@ class Neo4jStore:
     """
 
     def __init__(self, uri: str, user: str = "neo4j", password: str | None = None, database: str = "neo4j",
-                 batch_size: int = 5000) -> None:
+                 batch_size: int = 5000, retry_seconds: float | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if retry_seconds is None:
+            text = os.environ.get(RETRY_ENV) or "30"
+            try:
+                retry_seconds = float(text)
+            except ValueError:
+                raise ValueError(f"{RETRY_ENV} must be a number of seconds, got {text!r}") from None
+        if not 0 <= retry_seconds < math.inf:
+            raise ValueError(f"retry_seconds must be 0 or more seconds, got {retry_seconds}")
         self.uri, self.user, self.database, self.batch_size = uri, user, database, batch_size
-        self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, _password(password)), connection_timeout=5.0)
+        self.retry_seconds = retry_seconds
+        self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, _password(password)), connection_timeout=5.0,
+                                                  max_transaction_retry_time=retry_seconds)
         self._schema_ready = False
         # The driver connects lazily: without this, a wrong password or a stopped server
         # surfaces as a long traceback at the first query instead of one line here.
@@ -131,8 +144,21 @@ class Neo4jStore:
         self._driver.verify_connectivity()
 
     # ----------------------------------------------------------------- plumbing
-    def _session(self):
-        return self._driver.session(database=self.database)
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[neo4j.Session]:
+        """A session on the store's database. Every query goes through here, so a server that
+        stops answering mid-command (killed, restarted too slowly for the driver's retries) is
+        one :class:`StoreConnectionError` naming the store and what to do, not a driver traceback.
+        Nothing acknowledged is lost: a batch is committed whole or not at all, and re-running an
+        ingest writes what is missing (every write is an idempotent MERGE)."""
+        try:
+            with self._driver.session(database=self.database) as session:
+                yield session
+        except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired) as error:
+            raise StoreConnectionError(
+                f"lost the connection to Neo4j at {self.uri} ({type(error).__name__}, still failing after "
+                f"{self.retry_seconds:g} s of retries): check the server (`kgrec neo4j status`, its log), start it "
+                "with `kgrec neo4j start`, then re-run the command; an ingest re-run completes the graph") from None
 
     def _write(self, statements: list[tuple[str, dict]]) -> None:
         """Run ``statements`` in one retried write transaction, consuming every result."""

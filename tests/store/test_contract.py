@@ -361,6 +361,18 @@ def test_neo4j_mistakes_are_one_line_that_says_what_to_do(neo4j_uri):
         open_store(neo4j_uri, password="not-the-password")
     with pytest.raises(StoreConnectionError, match=r"^no Neo4j at bolt://127\.0\.0\.1:1; start it with `kgrec neo4j start`$"):
         open_store("bolt://127.0.0.1:1", password="any-password")
+    with pytest.raises(ValueError, match=r"^retry_seconds must be 0 or more seconds, got -1"):
+        open_store(neo4j_uri, retry_seconds=-1)
+
+
+def test_neo4j_retry_seconds_come_from_the_environment(monkeypatch):
+    # Checked before any connection: no server needed. (A server lost mid-ingest, after these
+    # retries, is tests/reliability/test_neo4j_crash.py.)
+    from kg_recsys.store.neo4j import RETRY_ENV, Neo4jStore
+
+    monkeypatch.setenv(RETRY_ENV, "soon")
+    with pytest.raises(ValueError, match=r"^KGREC_NEO4J_RETRY_SECONDS must be a number of seconds, got 'soon'$"):
+        Neo4jStore("bolt://127.0.0.1:1", password="any-password")
 
 
 @pytest.mark.neo4j
