@@ -106,7 +106,9 @@ def test_readers_opening_during_an_ingest_lose_nothing(tmp_path):
     folder, stop = tmp_path / "graph", tmp_path / "stop"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(data), str(stop)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    seen, during, deadline = [], 0, time.monotonic() + 50
+    # The deadline is a safety net: on a quiet box 22 opens take about 20 s; at load 8 they took
+    # over 50 s, so a tighter one failed runs that had lost nothing.
+    seen, during, deadline = [], 0, time.monotonic() + 180
     try:
         while writer.poll() is None and time.monotonic() < deadline:
             with MemoryStore(folder) as reader:
