@@ -105,3 +105,27 @@ def user_neighbours(history: sp.csr_matrix, k: int, *, popularity_exponent: floa
         weights.append((value / np.where(total > 0, total, 1.0))[keep])
     return sp.csr_matrix((np.concatenate(weights).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(n_users, n_users))
+
+
+def ease_inverse(history: sp.csr_matrix, lam: float) -> np.ndarray:
+    """EASE's (`Steck, WWW 2019 <https://arxiv.org/abs/1905.03375>`_) inverse Gram matrix
+    :math:`P = (X^\\top X + \\lambda I)^{-1}` of a ``[users, items]`` 0/1 history, as
+    ``[items, items]`` float32. The item-item weights are :math:`B = I - P\\,\\mathrm{diag}(1/\\mathrm{diag}(P))`
+    (so :math:`\\mathrm{diag}(B) = 0`); :func:`ease_scores` applies them without forming B.
+    The inverse runs in float64 up to 4,096 items, where float32 would lose digits that
+    rankings of close scores notice, and in float32 above (half the memory)."""
+    gram = np.asarray((history.T @ history).toarray(), dtype=np.float64 if history.shape[1] <= 4096 else np.float32)
+    gram[np.diag_indices_from(gram)] += lam
+    return np.linalg.inv(gram).astype(np.float32)
+
+
+def ease_scores(rows: sp.csr_matrix, inverse: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+    """EASE scores :math:`x B` of the history rows ``rows [U, n_items]`` for ``items`` (all
+    by default), ``[U, len(items)]``, from :func:`ease_inverse`'s ``inverse``.
+
+    :math:`(xB)_j = x_j - (xP)_j / P_{jj}`: an item the row has gets the weights of the
+    row's other items, as B's zero diagonal says."""
+    columns = inverse if items is None else inverse[:, items]
+    diagonal = np.diag(inverse) if items is None else inverse[items, items]
+    own = rows.toarray() if items is None else rows[:, items].toarray()
+    return own.astype(np.float32) - np.asarray(rows @ columns, dtype=np.float32) / diagonal

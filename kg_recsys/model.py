@@ -23,8 +23,8 @@ from kg_recsys.store.base import GraphSnapshot
 NODE_TYPES = ("user", "item", "entity")
 LABEL_OF = {"user": USER, "item": ITEM, "entity": ENTITY}
 TEXT_DIM_WITHOUT_TEXT = 1  # placeholder feature width when text is switched off
-#: Scalar ranker features per (user, item) pair (see :func:`kg_recsys.serving.features.pair_stats`).
-NUM_RANK_STATS = 8
+#: Scalar ranker features per (user, item) pair (see :func:`kg_recsys.serving.ranking.pair_stats`).
+NUM_RANK_STATS = 9
 #: 4: the serving index is saved beside the weights (index.npz).
 FORMAT_VERSION = 4
 

@@ -39,7 +39,8 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
-from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
+from kg_recsys.content import (ease_inverse, ease_scores, history_matrix, item_entity_tfidf, user_entity_profiles,
+                               user_neighbours)
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 from kg_recsys.threads import torch_threads
 from kg_recsys.training.early_stopping import EarlyStopping
@@ -475,7 +476,7 @@ class EASEScorer:
 
     Args:
         lambdas: the L2 weights tried. (default: ``(50, 100, 200, 500, 1000, 2000)``; one
-            ``n_items``-square inverse each)
+            ``n_items``-square inverse each; without a valid set, the middle one)
     """
 
     name = "ease"
@@ -484,38 +485,36 @@ class EASEScorer:
         if not lambdas or min(lambdas) <= 0:
             raise ValueError(f"EASEScorer: lambdas must be positive, got {lambdas!r}")
         self.lambdas = tuple(sorted(float(value) for value in lambdas))
-        self.weights: np.ndarray | None = None
+        self.inverse: np.ndarray | None = None  # P, see kg_recsys.content.ease_inverse
         self.info: dict = {}
-
-    @staticmethod
-    def item_weights(gram: np.ndarray, lam: float) -> np.ndarray:
-        """``B`` for one ``lam`` from the ``[n_items, n_items]`` Gram matrix ``X^T X``."""
-        regularised = gram.astype(np.float64 if len(gram) <= 4096 else np.float32, copy=True)
-        regularised[np.diag_indices_from(regularised)] += lam
-        inverse = np.linalg.inv(regularised)
-        weights = -inverse / np.diag(inverse)[None, :]  # B_ij = -P_ij / P_jj off the diagonal
-        np.fill_diagonal(weights, 0.0)
-        return weights.astype(np.float32)
 
     def fit(self, train: GraphSnapshot, seed: int, valid: InteractionTable | None = None) -> None:
         history = history_matrix(train.interactions, len(train.users), len(train.items))
-        gram = _item_gram(history)
-        cache: dict[float, np.ndarray] = {}
+        kept: dict[float, np.ndarray] = {}
 
         def score_fn(lam):
-            cache.clear()  # one B in memory at a time: it is n_items squared
-            cache[lam] = self.item_weights(gram, lam)
-            return lambda users, items: np.asarray(history[users] @ cache[lam][:, items])
+            kept.clear()  # one inverse in memory at a time: it is n_items squared
+            kept[lam] = ease_inverse(history, lam)
+            return lambda users, items: ease_scores(history[users], kept[lam], items)
 
         best, recalls = _select_on_valid(train, valid, self.lambdas, score_fn)
-        self.weights = cache[best] if best in cache else self.item_weights(gram, best)
+        self.inverse = kept[best] if best in kept else ease_inverse(history, best)
         self.info = {"lambda": best, "valid_recall@20": {str(k): v for k, v in recalls.items()}}
 
+    @property
+    def weights(self) -> np.ndarray:
+        """The item-item weights ``B`` ``[n_items, n_items]`` (formed on request)."""
+        if self.inverse is None:
+            raise RuntimeError("call fit() before weights")
+        weights = -self.inverse / np.diag(self.inverse)[None, :]
+        np.fill_diagonal(weights, 0.0)
+        return weights
+
     def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        if self.weights is None:
+        if self.inverse is None:
             raise RuntimeError("call fit() before score()")
-        history = history_matrix(context.interactions, len(context.users), len(context.items))
-        return np.asarray(history[users] @ self.weights[:, items], dtype=np.float32)
+        rows = history_matrix(context.interactions, len(context.users), len(context.items))[users]
+        return ease_scores(rows, self.inverse, items)
 
 
 class ItemKNNScorer:

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from kg_recsys.content import history_matrix, item_entity_tfidf, user_entity_profiles, user_neighbours
+from kg_recsys.content import (ease_inverse, history_matrix, item_entity_tfidf, user_entity_profiles,
+                               user_neighbours)
 from kg_recsys.model import FittedModel, embed, item_scenarios
 from kg_recsys.schema import ITEM, USER
 from kg_recsys.store.base import GraphSnapshot
@@ -65,6 +66,10 @@ class ServingIndex:
     #: shared users ([I, I], row h: the weights of the items near h).
     user_history: sp.csr_matrix | None = None
     item_neighbours: sp.csr_matrix | None = None
+    #: EASE's inverse Gram matrix ``[I, I]`` of ``seen`` (the item-item channel, see
+    #: :func:`kg_recsys.content.ease_inverse`); ``None`` when ``[recall] item_item`` is off
+    #: or the catalogue is above ``item_item_max_items``.
+    item_item: np.ndarray | None = None
     #: Every item by falling popularity (ties to the lower row), sorted at first use; not saved.
     _popularity_order: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -169,6 +174,9 @@ def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict
         item_neighbours = user_neighbours(sp.csr_matrix(history.T), config.rank.neighbours)
         counts = np.asarray(history.sum(axis=1)).ravel()
         user_history = sp.csr_matrix(sp.diags(1.0 / np.maximum(counts, 1.0)) @ history)
+    item_item = None
+    if config.recall.item_item and num_items <= config.recall.item_item_max_items:
+        item_item = ease_inverse(history, config.recall.item_item_lambda)
     item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
     width = len(fitted.scenarios) + 1
     per_scenario = np.bincount(inter.user * width + item_scenario[inter.item],
@@ -183,4 +191,4 @@ def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict
         item_text=np.array([str(t)[:DISPLAY_TEXT] for t in snapshot.items.text.tolist()], dtype=str),
         user_text_vectors=user_text, item_text_vectors=item_text, user_entities=user_entities,
         item_entities=item_entities, user_neighbours=neighbours, user_history=user_history,
-        item_neighbours=item_neighbours)
+        item_neighbours=item_neighbours, item_item=item_item)

@@ -2,8 +2,8 @@
 :class:`~kg_recsys.serving.index.ServingIndex`; and the one top-k of the project.
 
 The way of a request: recall scores (dot products, seen items masked) -> candidates (the
-best recall scores and the most popular items) -> the ranker's features for those pairs
-only -> the ranker's scores -> :func:`top_k`.
+best recall scores, the best scores of the item-item channel and the most popular items) ->
+the ranker's features for those pairs only -> the ranker's scores -> :func:`top_k`.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from kg_recsys.content import ease_scores
 from kg_recsys.serving.index import ServingIndex
 
 
@@ -73,6 +74,18 @@ def mask_seen(scores: np.ndarray, seen, users: np.ndarray, items: np.ndarray) ->
     return scores
 
 
+def item_item_scores(index: ServingIndex, users: np.ndarray, items: np.ndarray, seen=None, *,
+                     exclude_seen: bool = True) -> np.ndarray | None:
+    """The item-item channel's scores ``[U, len(items)]`` (EASE over each user's ``seen``
+    row of the index), ``-inf`` where ``seen`` (default: the index's) has the item
+    (``exclude_seen``); ``None`` when the index has no channel."""
+    if index.item_item is None:
+        return None
+    whole = len(items) == index.num_items and (len(items) == 0 or (items[0] == 0 and items[-1] == len(items) - 1))
+    scores = ease_scores(index.seen[users], index.item_item, None if whole else items)
+    return mask_seen(scores, index.seen if seen is None else seen, users, items) if exclude_seen else scores
+
+
 def popularity_order(index: ServingIndex, items: np.ndarray) -> np.ndarray:
     """The positions in ``items`` (sorted, distinct) by falling popularity, ties to the lower
     position, as :func:`candidate_columns` orders them, from the index's one sort of the
@@ -83,11 +96,18 @@ def popularity_order(index: ServingIndex, items: np.ndarray) -> np.ndarray:
     return order[order >= 0]
 
 
+def _best_columns(scores: np.ndarray, n: int) -> np.ndarray:
+    """Each row's ``n`` best columns with a finite score, in no order (``-1`` where fewer)."""
+    best = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    return np.where(np.isfinite(np.take_along_axis(scores, best, axis=1)), best, -1)
+
+
 def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
-                      order: np.ndarray | None = None) -> np.ndarray:
-    """The columns the ranker orders, per row: the ``n`` best recall scores and the ``n``
-    most popular columns (popularity above zero; ties to the lower column) with a finite
-    score, without repeats (``-1`` pads).
+                      order: np.ndarray | None = None, item_item: np.ndarray | None = None) -> np.ndarray:
+    """The columns the ranker orders, per row: the ``n`` best recall scores, the ``n`` best
+    scores of the item-item channel (if given) and the ``n`` most popular columns
+    (popularity above zero; ties to the lower column) with a finite recall score, without
+    repeats (``-1`` pads).
 
     Popular items join the candidates so that the ranker can fall back on popularity where
     recall knows little, e.g. for a user new to a scenario, whose vector comes from another
@@ -97,14 +117,15 @@ def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
     Args:
         order: the columns by falling popularity, ties to the lower column, if known
             (:func:`popularity_order`).
+        item_item: the channel's scores (:func:`item_item_scores`), ``-inf`` where masked.
 
     Shapes:
-        recall: ``[U, I]``, popularity: ``[I]`` -> ``[U, 2n]``.
+        recall, item_item: ``[U, I]``, popularity: ``[I]`` -> ``[U, 2n]`` (``[U, 3n]`` with
+        ``item_item``).
     """
     n = min(n, recall.shape[1])
     finite = np.isfinite(recall)
-    by_recall = np.argpartition(-recall, n - 1, axis=1)[:, :n]
-    by_recall = np.where(np.take_along_axis(finite, by_recall, axis=1), by_recall, -1)
+    by_recall = _best_columns(recall, n)
     # The most popular columns are the same for every row but for the row's own -inf
     # (seen) ones: walk the global popularity order just far enough for every row.
     if order is None:
@@ -118,7 +139,8 @@ def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
     by_popularity = np.full((len(recall), n), -1, np.int64)
     rows, slots = np.nonzero(take)
     by_popularity[rows, rank[rows, slots] - 1] = head[slots]
-    columns = np.sort(np.concatenate([by_recall, by_popularity], axis=1), axis=1)
+    parts = [by_recall, by_popularity] + ([] if item_item is None else [_best_columns(item_item, n)])
+    columns = np.sort(np.concatenate(parts, axis=1), axis=1)
     repeat = np.zeros(columns.shape, bool)
     repeat[:, 1:] = columns[:, 1:] == columns[:, :-1]
     return np.where(repeat, -1, columns)
@@ -141,20 +163,21 @@ def recall_candidates(index: ServingIndex, users: np.ndarray, items: np.ndarray,
         seen: the ``[users, items]`` matrix whose items are left out (default: the index's).
 
     Returns:
-        ``(candidates, recall)``, both ``[U, 2 * num_candidates]``: item rows (``-1`` pads)
-        and their recall scores.
+        ``(candidates, recall)``, both ``[U, 2 * num_candidates]`` (``3 *`` with the
+        item-item channel): item rows (``-1`` pads) and their recall scores.
     """
     seen = index.seen if seen is None else seen
     order = popularity_order(index, items)
     popularity = index.item_popularity[items]
-    width = 2 * min(num_candidates, len(items))
+    width = (2 if index.item_item is None else 3) * min(num_candidates, len(items))
     candidates = np.full((len(users), width), -1, np.int64)
     recall = np.full((len(users), width), -np.inf, np.float32)
     block = users_per_block(len(items), max_scores)
     for start in range(0, len(users), block):
         rows = slice(start, start + block)
         scores = mask_seen(recall_scores(index, users[rows], items, exclude_seen=False), seen, users[rows], items)
-        columns = candidate_columns(scores, popularity, num_candidates, order)
+        columns = candidate_columns(scores, popularity, num_candidates, order,
+                                    item_item_scores(index, users[rows], items, seen))
         safe = np.maximum(columns, 0)
         candidates[rows] = np.where(columns >= 0, items[safe], -1)
         recall[rows] = np.take_along_axis(scores, safe, axis=1)
@@ -173,6 +196,18 @@ def _through(left, right, users: np.ndarray, items: np.ndarray, chunk: int = 102
     return result
 
 
+def _item_item_pairs(index: ServingIndex, users: np.ndarray, items: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """The item-item channel's score of each (user, item) pair, from the distinct users'
+    rows (``chunk`` at a time)."""
+    distinct, inverse = np.unique(users, return_inverse=True)
+    result = np.zeros(len(users), np.float32)
+    for start in range(0, len(distinct), chunk):
+        scores = ease_scores(index.seen[distinct[start:start + chunk]], index.item_item)
+        pick = (inverse >= start) & (inverse < start + chunk)
+        result[pick] = scores[inverse[pick] - start, items[pick]]
+    return result
+
+
 def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall: np.ndarray) -> Tensor:
     """Scalar ranker features of (user, item) pairs: recall score, item popularity, user
     activity, the text and KG-profile similarities of the user and the item (so the ranker
@@ -180,7 +215,7 @@ def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall
     activity in the item's scenario (none: the user is new to it, and popularity there
     matters more), the share of the user's nearest neighbours who have the item (the
     user -> user -> item paths), and the item's mean weight among the nearest items of
-    the user's history (user -> item -> item paths).
+    the user's history (user -> item -> item paths), and the item-item channel's score.
 
     Shapes:
         users, items, recall: ``[P]`` -> ``[P, NUM_RANK_STATS]``.
@@ -195,8 +230,10 @@ def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall
         _through(index.user_neighbours, index.seen, users, items)
     near = np.zeros(len(users), np.float32) if index.item_neighbours is None else \
         _through(index.user_history, index.item_neighbours, users, items)
+    item_item = np.zeros(len(users), np.float32) if index.item_item is None else _item_item_pairs(index, users, items)
     stats = np.stack([recall, index.item_popularity[items], index.user_activity[users], text, kg,
-                      index.user_scenario_activity[users, index.item_scenario[items]], neighbours, near], axis=1)
+                      index.user_scenario_activity[users, index.item_scenario[items]], neighbours, near, item_item],
+                     axis=1)
     return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
 
 
@@ -225,7 +262,8 @@ def rank_recall(ranker: torch.nn.Module, index: ServingIndex, users: np.ndarray,
     """The ranker over each user's candidates (see :func:`candidate_columns`) of the recall
     scores ``recall [U, I]`` of ``items``: ``(scores, is_candidate)``, both ``[U, I]``, with
     the ranker's score on candidates and the recall score elsewhere."""
-    columns = candidate_columns(recall, index.item_popularity[items], num_candidates)
+    columns = candidate_columns(recall, index.item_popularity[items], num_candidates,
+                                item_item=item_item_scores(index, users, items))
     safe = np.maximum(columns, 0)
     ranked = rank_candidates(ranker, index, users, np.where(columns >= 0, items[safe], -1),
                              np.take_along_axis(recall, safe, axis=1))
@@ -293,7 +331,8 @@ def serve_top_k(ranker: torch.nn.Module | None, index: ServingIndex, users: np.n
             continue
         if order is None:
             order = popularity_order(index, items)
-        candidates = candidate_columns(recall, index.item_popularity[items], num_candidates, order)
+        candidates = candidate_columns(recall, index.item_popularity[items], num_candidates, order,
+                                       item_item_scores(index, chunk_users, items, exclude_seen=exclude_seen))
         safe = np.maximum(candidates, 0)
         ranked = rank_candidates(ranker, index, chunk_users, np.where(candidates >= 0, items[safe], -1),
                                  np.take_along_axis(recall, safe, axis=1))

@@ -42,3 +42,29 @@ def test_the_index_popularity_order_is_each_subsets_own_sort_until_popularity_ch
     popularity[popularity.argmin()] = 99.0  # in place, as a live update changes it
     index.popularity_changed()
     assert popularity_order(index, np.arange(50))[0] == popularity.argmax()
+
+
+def test_ease_scores_are_the_history_times_the_item_item_weights_off_the_history():
+    from kg_recsys.content import ease_inverse, ease_scores
+
+    # X = [[1, 1], [1, 0]], lambda 1: P = [[2, -1], [-1, 3]] / 5, B_01 = 1/3, B_10 = 1/2 (as in test_baselines)
+    history = sp.csr_matrix(np.array([[1, 1], [1, 0]], np.float32))
+    inverse = ease_inverse(history, 1.0)
+    np.testing.assert_allclose(inverse, np.array([[2, -1], [-1, 3]]) / 5, rtol=1e-6)
+    rows = sp.csr_matrix(np.array([[0, 1], [1, 0]], np.float32))
+    scores = ease_scores(rows, inverse)
+    assert abs(scores[0, 0] - 0.5) < 1e-6  # item 0 from item 1: B_10
+    assert abs(scores[1, 1] - 1 / 3) < 1e-6  # item 1 from item 0: B_01
+    np.testing.assert_allclose(ease_scores(rows, inverse, np.array([1])), scores[:, [1]], rtol=1e-6)
+
+
+def test_candidates_join_the_item_item_channels_best_to_recall_and_popularity():
+    from kg_recsys.serving.ranking import candidate_columns
+
+    recall = np.array([[5.0, 4.0, 0.0, 0.0, 0.0, -np.inf]], np.float32)
+    popularity = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 2.0], np.float32)  # 5 is seen (-inf): 4 is the popular one
+    item_item = np.array([[0.0, 0.0, 3.0, 1.0, 0.0, -np.inf]], np.float32)
+    plain = candidate_columns(recall, popularity, 1)
+    assert sorted(plain[plain >= 0].tolist()) == [0, 4]
+    fused = candidate_columns(recall, popularity, 1, item_item=item_item)
+    assert fused.shape == (1, 3) and sorted(fused[fused >= 0].tolist()) == [0, 2, 4]
