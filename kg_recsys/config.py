@@ -164,6 +164,12 @@ class RankConfig:
     #: Share of the users active in several scenarios who lose their history in one of
     #: them in the ranker's training view, so it learns to serve users new to a scenario.
     new_to_scenario_rate: float = 0.5
+    #: Share of the holdout's users who keep only ``few_interactions`` of their history in
+    #: the ranker's training view, so it learns how far to trust each channel for a user
+    #: with little history (a new user), not only for the warm users it mostly sees.
+    few_interactions_rate: float = 0.2
+    #: Interactions such a user keeps (the cold-user protocol reveals 3).
+    few_interactions: int = 3
     #: Nearest users (by shared history) behind the ranker's neighbourhood features: the
     #: share of them who have the item, and (as many nearest items by shared users) how
     #: near the item is to the user's history. ``0`` switches both off.
@@ -192,6 +198,8 @@ class RankConfig:
         _check(self.members > 0, "rank", "members", "must be positive")
         _check(self.draws > 0, "rank", "draws", "must be positive")
         _check(0.0 <= self.new_to_scenario_rate <= 1.0, "rank", "new_to_scenario_rate", "must be in [0, 1]")
+        _check(0.0 <= self.few_interactions_rate <= 1.0, "rank", "few_interactions_rate", "must be in [0, 1]")
+        _check(self.few_interactions >= 0, "rank", "few_interactions", "must be >= 0")
         _check(self.neighbours >= 0, "rank", "neighbours", "must be >= 0")
         _check(0.0 < self.stop_fraction < 1.0, "rank", "stop_fraction", "must be in (0, 1)")
         _check(self.patience > 0, "rank", "patience", "must be positive")

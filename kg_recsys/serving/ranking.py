@@ -78,11 +78,14 @@ def item_item_scores(index: ServingIndex, users: np.ndarray, items: np.ndarray, 
                      exclude_seen: bool = True) -> np.ndarray | None:
     """The item-item channel's scores ``[U, len(items)]`` (EASE over each user's ``seen``
     row of the index), ``-inf`` where ``seen`` (default: the index's) has the item
-    (``exclude_seen``); ``None`` when the index has no channel."""
+    (``exclude_seen``) and for items without interactions, which co-occurrence cannot place
+    (their score is 0 for everyone: as candidates they would be an arbitrary draw);
+    ``None`` when the index has no channel."""
     if index.item_item is None:
         return None
     whole = len(items) == index.num_items and (len(items) == 0 or (items[0] == 0 and items[-1] == len(items) - 1))
     scores = ease_scores(index.seen[users], index.item_item, None if whole else items)
+    scores[:, index.item_count[items] == 0] = -np.inf
     return mask_seen(scores, index.seen if seen is None else seen, users, items) if exclude_seen else scores
 
 

@@ -56,6 +56,17 @@ def new_to_scenario(holdout: InteractionTable, holdout_scenario: np.ndarray, act
     return new_to
 
 
+def beyond_first(users: np.ndarray, chosen: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Rows of the interactions ``users`` (a user index per row) to hide so that each
+    ``chosen [n_users]`` user keeps ``count`` of theirs, drawn at random."""
+    rows = rng.permutation(np.flatnonzero(chosen[users]))
+    rows = rows[np.argsort(users[rows], kind="stable")]  # grouped by user, in random order within
+    owner = users[rows]
+    starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1] if len(rows) else np.zeros(0, np.int64)
+    position = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    return rows[position >= count]
+
+
 def hard_negatives(label: np.ndarray, candidates: np.ndarray, cold_candidate: np.ndarray, pos_r: np.ndarray,
                    pos_c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A negative candidate column for each positive ``(pos_r, pos_c)``, drawn from the
@@ -88,8 +99,9 @@ def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interactio
 
     The vectors come from a view where a share of items is made cold (ids and edges hidden,
     popularity zero), so the ranker learns to order cold items too, not only popular ones;
-    and where users active in several scenarios lose their history in a share of them, so
-    it also learns how far to trust recall for a user new to a scenario.
+    where users active in several scenarios lose their history in a share of them, so it
+    also learns how far to trust recall for a user new to a scenario; and where a share of
+    users keep only a few interactions, as a new user has.
 
     A share of the holdout's users (``[rank] stop_fraction``) is kept out of the ranker's
     training: every ``CHECK_EVERY`` steps their Recall@20 over the candidates picks the best
@@ -146,6 +158,9 @@ def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interactio
         cold = (rng.random(num_items) < config.train.cold_item_rate) & described
         new_to = new_to_scenario(holdout, holdout_scenario, active, config.rank.new_to_scenario_rate, rng)
         keep = ~cold[inter.item] & ~new_to[inter.user, scenario]
+        few = np.zeros(len(graph.users), bool)
+        few[users] = rng.random(len(users)) < config.rank.few_interactions_rate
+        keep[beyond_first(inter.user, few, config.rank.few_interactions, rng)] = False
         view = build_index(fitted, graph.with_interactions(inter.select(keep)), text_vectors,
                            drop_item_ids=np.flatnonzero(cold))
         candidates, recall = recall_candidates(view, users, pool, config.recall.num_candidates, seen=seen)
