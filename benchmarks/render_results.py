@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-ORDER = ["kg_recsys", "kg_recsys_no_kg", "kg_recsys_no_text", "kg_recsys_no_gnn",
-         "popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only", "user_knn"]
-BASELINES = ["popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only", "user_knn"]
+BASELINES = ["popularity", "bpr_mf", "lightgcn", "text_knn", "kg_only", "user_knn", "ease", "item_knn",
+             "inductive_content"]
+ORDER = ["kg_recsys", "kg_recsys_no_kg", "kg_recsys_no_text", "kg_recsys_no_gnn", *BASELINES]
 
 
 def render(result: dict, name: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sys
@@ -157,15 +158,21 @@ def run(args: argparse.Namespace) -> int:
     result = {"dataset": name, **result, "seed": args.seed,
               **({} if args.model_seed is None else {"model_seed": args.model_seed}), "config": _recorded(config),
               "load_seconds": round(loaded - started, 3), "total_seconds": round(time.perf_counter() - started, 3)}
-    if previous is not None:
-        for key in ("models", "seconds", "training"):
-            merged = {**previous.get(key, {}), **result.get(key, {})}
-            if merged:  # "training" only where a model records it
-                result[key] = merged
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(out.name + f".tmp{os.getpid()}")
-    temporary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, out)
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        # Merged with the file as it is now, under a lock: another --merge run into the same
+        # file may have finished since this one read it, and its models must not be lost.
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if previous is not None:
+            previous = _previous_result(out)
+            _check_mergeable(previous, out, name, args, split.summary(), config)
+            for key in ("models", "seconds", "training"):
+                merged = {**previous.get(key, {}), **result.get(key, {})}
+                if merged:  # "training" only where a model records it
+                    result[key] = merged
+        temporary = out.with_name(out.name + f".tmp{os.getpid()}")
+        temporary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, out)
     print(format_table(result))
     print(f"wrote {out}")
     return 0
