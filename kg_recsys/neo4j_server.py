@@ -244,9 +244,9 @@ def start(port: int = DEFAULT_BOLT_PORT, data_dir: str | os.PathLike | None = No
     home = Path(data_dir) if data_dir is not None else state_dir() / "home"
     home = home.resolve()
     # The database files are the user's data: readable by the owner only.
-    for folder in (state_dir(), home):
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o700)
+    for private in (state_dir(), home):
+        private.mkdir(parents=True, exist_ok=True)
+        private.chmod(0o700)
     command = [_java(), *_jvm_options(), "-cp", f"{folder / 'target' / 'classes'}{os.pathsep}"
                f"{folder / 'target' / 'lib' / '*'}", MAIN_CLASS, "--home", str(home),
                "--bolt-port", str(port), "--http-port", str(http_port), "--pagecache", pagecache]
