@@ -80,8 +80,12 @@ def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo, demo_
     scenario = item_scenarios(snapshot, fitted.scenarios)
     book, movie = np.flatnonzero(scenario == 0)[0], np.flatnonzero(scenario == 1)[0]
     stats = _pair_stats(view, np.array([user, user]), np.array([book, movie]), np.zeros(2, np.float32)).numpy()
-    assert stats.shape == (2, 8)
+    assert stats.shape == (2, 9)
     assert stats[0, 5] > 0 and stats[1, 5] == 0  # activity in the item's scenario
+    # The item-item channel: EASE over the user's history in the view
+    from kg_recsys.content import ease_scores
+    expected = ease_scores(view.seen[[user]], view.item_item)[0, [book, movie]]
+    np.testing.assert_allclose(stats[:, 8], expected, rtol=1e-5, atol=1e-6)
     # KG profile similarity: the items of the user's history are the most similar.
     history = np.unique(inter.item[(inter.user == user) & keep])
     others = np.setdiff1d(np.arange(len(snapshot.items)), history)
@@ -230,7 +234,7 @@ def test_loss_settings_are_validated():
 
 
 def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the_same_result(demo, demo_fitted):
-    from kg_recsys.serving.ranking import mask_seen, recall_candidates, recall_scores
+    from kg_recsys.serving.ranking import item_item_scores, mask_seen, recall_candidates, recall_scores
     from kg_recsys.training.fit import HoldoutRecall
 
     snapshot, config, text = demo
@@ -247,10 +251,13 @@ def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the
     users, items = np.unique(holdout.user), np.arange(len(graph.items))
     seen = view.seen
     scores = mask_seen(recall_scores(view, users, items, exclude_seen=False), seen, users, items)
-    columns = candidate_columns(scores, view.item_popularity, 10)
+    assert view.item_item is not None  # the item-item channel joins the candidates
+    columns = candidate_columns(scores, view.item_popularity, 10, item_item=item_item_scores(view, users, items))
     candidates, recall = recall_candidates(view, users, items, 10, max_scores=5 * len(items))
     np.testing.assert_array_equal(candidates, columns)  # items are the whole catalogue: columns are rows
-    np.testing.assert_array_equal(recall[columns >= 0], np.take_along_axis(scores, np.maximum(columns, 0), 1)[columns >= 0])
+    # The same dot products, up to the last bits a matrix product of other shapes may change.
+    np.testing.assert_allclose(recall[columns >= 0], np.take_along_axis(scores, np.maximum(columns, 0), 1)[columns >= 0],
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_candidates_are_the_best_recall_and_the_most_popular_unseen_items():
