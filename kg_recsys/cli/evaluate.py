@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import os
@@ -159,11 +160,11 @@ def run(args: argparse.Namespace) -> int:
               **({} if args.model_seed is None else {"model_seed": args.model_seed}), "config": _recorded(config),
               "load_seconds": round(loaded - started, 3), "total_seconds": round(time.perf_counter() - started, 3)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_name(out.name + ".lock"), "w") as lock:
-        # Merged with the file as it is now, under a lock: another --merge run into the same
-        # file may have finished since this one read it, and its models must not be lost.
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    # --merge merges with the file as it is now, under a lock beside it: another --merge run
+    # into the same file may have finished since this one read it, and its models must stay.
+    with (open(out.with_name(out.name + ".lock"), "w") if previous is not None else contextlib.nullcontext()) as lock:
         if previous is not None:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             previous = _previous_result(out)
             _check_mergeable(previous, out, name, args, split.summary(), config)
             for key in ("models", "seconds", "training"):
