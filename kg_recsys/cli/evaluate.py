@@ -22,6 +22,9 @@ protocols:
   warm            per-user random 80/10/10 (--temporal: latest 10% of each user are test)
   cold-item       20% of the items with interactions held out with all their interactions;
                   they keep their text and KG links; candidates = the held-out items
+  hybrid          the cold-item hold-out plus 10% of each user's other items, ranked together
+                  (ALDI's protocol); candidates = all items; adds cold_share@K, the share
+                  of each top-K list that is cold
   cold-user       20% of users held out; at most --cold-user-context of their interactions
                   are revealed at test time (0 = profile only); candidates = all items
   cross-scenario  users active in --source-scenario and --target-scenario; some of them lose
@@ -69,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder holding the named data sets (default: $KGREC_DATA_DIR)")
     parser.add_argument("--cache-dir", default=".kgrec/cache", help="snapshot cache folder (default: %(default)s)")
     parser.add_argument("--cold-fraction", type=float, default=0.2,
-                        help="cold-item/cold-user: fraction held out (default: %(default)s)")
+                        help="cold-item/hybrid/cold-user: fraction held out (default: %(default)s)")
     parser.add_argument("--cold-user-context", type=int, default=3,
                         help="cold-user: interactions revealed per held-out user (default: %(default)s)")
     parser.add_argument("--cross-user-fraction", type=float, default=0.4,

@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence, runtime_che
 import numpy as np
 import torch
 
-from kg_recsys.evaluation.metrics import METRICS, coverage, metric_names, per_user_metrics
+from kg_recsys.evaluation.metrics import METRICS, coverage, metric_names, per_user_metrics, self_information
 from kg_recsys.evaluation.splits import Split
 from kg_recsys.serving.ranking import top_k
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
@@ -122,6 +122,8 @@ def rank_metrics(
     seed: int = 0,
     chunk_size: int = 256,
     progress: Callable[[Iterable], Iterable] | None = None,
+    item_counts: np.ndarray | None = None,
+    cold_items: np.ndarray | None = None,
 ) -> tuple[dict[str, float], int]:
     """Rank ``candidates`` for ``users`` with ``score_fn`` and average the metrics.
 
@@ -138,9 +140,14 @@ def rank_metrics(
         seed: seed of the random tie-breaking keys. (default: ``0``)
         chunk_size: users scored at once. (default: ``256``)
         progress: wraps the chunk iterator (e.g. ``tqdm``). (default: ``None``)
+        item_counts: training users per item, indexed by item; adds ``novelty@K`` (see
+            :func:`~kg_recsys.evaluation.metrics.self_information`). (default: ``None``)
+        cold_items: item indices held out as cold; adds ``cold_share@K``, the mean share of
+            each user's top-K list that is cold (the hybrid protocol). (default: ``None``)
 
     Returns:
-        ``({"recall@K", ..., "coverage@K"}, number of users evaluated)``.
+        ``({"recall@K", ..., "coverage@K"}, number of users evaluated)``, plus
+        ``novelty@K`` and ``cold_share@K`` when their inputs are given.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     n_items = int(max(candidates.max(initial=-1), exclude.items.max(initial=-1), truth.items.max(initial=-1)) + 1)
@@ -166,6 +173,13 @@ def rank_metrics(
     t_row, t_col = remap[t_row[keep]], t_col[keep]
 
     totals = {name: 0.0 for name in METRICS}
+    extra = {}
+    if item_counts is not None:
+        information = np.append(self_information(np.asarray(item_counts)[candidates], len(exclude.indptr) - 1), 0.0)
+        extra["novelty"] = 0.0
+    if cold_items is not None:
+        is_cold = np.append(np.isin(candidates, cold_items), False)
+        extra["cold_share"] = 0.0
     seen = np.zeros(len(candidates), dtype=bool)
     for start, top in ranked_chunks(score_fn, users, candidates, exclude, k, seed=seed, chunk_size=chunk_size,
                                     progress=progress):
@@ -178,9 +192,15 @@ def rank_metrics(
         for name in METRICS:
             totals[name] += float(values_by_user[name].sum())
         seen[top[top >= 0]] = True
+        listed = np.maximum((top >= 0).sum(axis=1), 1)  # -1 pads index the appended 0
+        if "novelty" in extra:
+            extra["novelty"] += float((information[top].sum(axis=1) / listed).sum())
+        if "cold_share" in extra:
+            extra["cold_share"] += float((is_cold[top].sum(axis=1) / listed).sum())
 
     result = {f"{name}@{k}": totals[name] / len(users) for name in METRICS}
     result[f"coverage@{k}"] = coverage(np.flatnonzero(seen), len(candidates))
+    result.update({f"{name}@{k}": value / len(users) for name, value in extra.items()})
     return result, len(users)
 
 
@@ -228,7 +248,8 @@ def evaluate(
 
     Returns:
         ``{"protocol", "k", "users", "candidates", "split", "models": {name: {"recall@K", "ndcg@K",
-        "hit@K", "mrr@K", "precision@K", "coverage@K"}}, "seconds": {name: {"fit", "score"}}}``,
+        "hit@K", "mrr@K", "precision@K", "coverage@K", "novelty@K"[, "cold_share@K"]}}, "seconds":
+        {name: {"fit", "score"}}}`` (``cold_share@K`` under ``hybrid``),
         plus ``"training": {name: ...}`` for the scorers with a ``training_summary()`` method.
     """
     if k < 1:
@@ -240,6 +261,8 @@ def evaluate(
     exclude = UserItems(split.context.interactions, n_users)
     truth = UserItems(split.test, n_users)
     users = split.test_users()
+    train_items = UserItems(split.train.interactions, n_users).items
+    item_counts = np.bincount(train_items, minlength=len(split.context.items))  # users per item
     result: dict = {"protocol": split.protocol, "k": k, "users": 0, "candidates": int(len(split.candidates)),
                     "split": split.summary(), "models": {}, "seconds": {}}
     fit_seed = seed if model_seed is None else model_seed
@@ -258,7 +281,8 @@ def evaluate(
         with torch.no_grad():
             metrics, evaluated = rank_metrics(
                 lambda u, i, s=scorer: s.score(split.context, u, i), users, split.candidates, exclude, truth, k,
-                seed=seed, chunk_size=chunk_size, progress=wrap)
+                seed=seed, chunk_size=chunk_size, progress=wrap, item_counts=item_counts,
+                cold_items=split.cold_items)
         result["models"][scorer.name] = metrics
         result["seconds"][scorer.name] = {"fit": round(fitted - start, 3),
                                           "score": round(time.perf_counter() - fitted, 3)}
@@ -272,6 +296,8 @@ def format_table(result: dict) -> str:
     """The models of an :func:`evaluate` result as an aligned text table."""
     k = result["k"]
     columns = metric_names(k)
+    columns += [name for name in (f"novelty@{k}", f"cold_share@{k}")
+                if all(name in values for values in result["models"].values()) and result["models"]]
     header = ["model", *columns, "fit s", "score s"]
     rows = []
     for name, values in result["models"].items():

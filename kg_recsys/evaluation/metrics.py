@@ -17,7 +17,10 @@ MRR is truncated at K (``mrr@K``), like the other metrics, so every number comes
 same top-K list. Recall divides by :math:`|R|`, not by :math:`\\min(|R|, K)`. Users are
 averaged with equal weight; users with no relevant item are not evaluated.
 Catalogue coverage@K is the fraction of candidate items that appear in at least one
-user's top-K list.
+user's top-K list. Novelty@K is the mean self-information of the listed items,
+:math:`\\log_2((U + 1) / (n_i + 1))` for an item that :math:`n_i` of the :math:`U` users have in
+training (Zhou et al., PNAS 2010, smoothed so that an item nobody has is finite): higher
+means less popular items.
 """
 from __future__ import annotations
 
@@ -106,6 +109,19 @@ def coverage(top_items: np.ndarray, n_candidates: int) -> float:
     seen = np.unique(np.asarray(top_items).ravel())
     seen = seen[seen >= 0]
     return float(len(seen) / n_candidates) if n_candidates else 0.0
+
+
+def self_information(item_counts: np.ndarray, n_users: int) -> np.ndarray:
+    """``log2((n_users + 1) / (item_counts + 1))`` per item: the novelty of listing it.
+
+    Args:
+        item_counts: training users per item ``[I]``.
+        n_users: users in the graph.
+
+    Returns:
+        ``[I]`` float64, ``0`` for an item every user has.
+    """
+    return np.log2((n_users + 1.0) / (np.asarray(item_counts, dtype=np.float64) + 1.0))
 
 
 def metric_names(k: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""Evaluation splits: warm, cold-item, cold-user and cross-scenario.
+"""Evaluation splits: warm, cold-item, hybrid, cold-user and cross-scenario.
 
 A :class:`Split` holds three views of one graph that share the same node tables, so every
 user and item index means the same node in all of them:
@@ -26,8 +26,8 @@ import numpy as np
 from kg_recsys.schema import RECOMMENDED
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 
-ProtocolName = Literal["warm", "cold-item", "cold-user", "cross-scenario"]
-PROTOCOLS: Final = ("warm", "cold-item", "cold-user", "cross-scenario")
+ProtocolName = Literal["warm", "cold-item", "hybrid", "cold-user", "cross-scenario"]
+PROTOCOLS: Final = ("warm", "cold-item", "hybrid", "cold-user", "cross-scenario")
 
 
 class SplitError(ValueError):
@@ -52,6 +52,9 @@ class Split:
     seed: int = 0
     source_scenario: str | None = None
     target_scenario: str | None = None
+    #: Under ``hybrid``: the held-out (cold) item indices, sorted, which are ranked together
+    #: with the warm items; the harness reports their share of each top-K list.
+    cold_items: np.ndarray | None = None
 
     def test_users(self) -> np.ndarray:
         """Sorted indices of the users with at least one test interaction."""
@@ -89,7 +92,10 @@ def make_split(
         snapshot: the full graph.
         protocol: ``warm`` (per-user 80/10/10 of each user's items), ``cold-item`` (a
             fraction of the items that have interactions is held out with all their
-            interactions; candidates are those items), ``cold-user`` (a fraction of users
+            interactions; candidates are those items), ``hybrid`` (the cold-item hold-out
+            plus a per-user ``test_fraction`` of the remaining pairs, as ``warm``; cold and
+            warm items are ranked together: the ALDI protocol, Huang et al., SIGIR 2023),
+            ``cold-user`` (a fraction of users
             is held out; at most ``cold_user_context`` of their items are revealed in
             ``context``, the rest are test; candidates are all items) or
             ``cross-scenario`` (users active in both scenarios: a fraction of them lose
@@ -108,7 +114,8 @@ def make_split(
             fraction of the users active in both scenarios (none of them test users)
             whose whole target history becomes ``valid``: they are new to the target
             in ``train``, as the test users are. (default: ``0.1``)
-        test_fraction: fraction of each user's items that is test under ``warm``.
+        test_fraction: fraction of each user's items that is test under ``warm`` (of each
+            user's warm items under ``hybrid``).
             (default: ``0.1``)
         cross_user_fraction: fraction of the users active in both scenarios that become
             test users under ``cross-scenario``. (default: ``0.4``)
@@ -145,6 +152,17 @@ def make_split(
         held = _sample(rng, active, cold_fraction, "items with interactions")
         side[np.isin(pairs.item, held)] = _TEST
         candidates = np.sort(held)
+    elif protocol == "hybrid":
+        active = np.unique(pairs.item)
+        held = _sample(rng, active, cold_fraction, "items with interactions")
+        is_cold = np.isin(pairs.item, held)
+        side[is_cold] = _TEST
+        # Among the warm pairs, each user's tail is test as under warm; a user who has only
+        # cold items in test still ranks warm items beside them.
+        warm_idx = np.flatnonzero(~is_cold)
+        order_key = pairs.first_time[warm_idx] if temporal else rng.random(len(warm_idx))
+        side[warm_idx[_per_user_tail(pairs.user[warm_idx], order_key, test_fraction, min_items=3)]] = _TEST
+        candidates = np.arange(n_items, dtype=np.int64)
     elif protocol == "cold-user":
         active = np.unique(pairs.user)
         held = _sample(rng, active, cold_fraction, "users with interactions")
@@ -194,7 +212,7 @@ def make_split(
     if protocol == "cross-scenario":
         valid_pair = cross_valid
     elif valid_fraction > 0:
-        share = valid_fraction / (1.0 - test_fraction) if protocol == "warm" else valid_fraction
+        share = valid_fraction / (1.0 - test_fraction) if protocol in ("warm", "hybrid") else valid_fraction
         idx = np.flatnonzero(train_pair)
         picked = _per_user_tail(pairs.user[idx], rng.random(len(idx)), min(share, 0.99), min_items=3)
         valid_pair[idx[picked]] = True
@@ -210,7 +228,8 @@ def make_split(
     return Split(protocol=protocol, train=train, context=context, test=test, valid=valid,
                  candidates=np.asarray(candidates, dtype=np.int64), seed=seed,
                  source_scenario=source_scenario if protocol == "cross-scenario" else None,
-                 target_scenario=target_scenario if protocol == "cross-scenario" else None)
+                 target_scenario=target_scenario if protocol == "cross-scenario" else None,
+                 cold_items=np.asarray(held, dtype=np.int64) if protocol == "hybrid" else None)
 
 
 _TRAIN, _TEST, _CONTEXT = 0, 1, 2

@@ -18,7 +18,7 @@ def test_evaluate_writes_json_and_prints_table(tmp_path, capsys):
     assert result["seed"] == 1 and result["users"] > 0
     assert list(result["models"]) == ["popularity", "kg_only"]
     assert set(result["models"]["kg_only"]) == {"recall@10", "ndcg@10", "hit@10", "mrr@10", "precision@10",
-                                                "coverage@10"}
+                                                "coverage@10", "novelty@10"}
     assert set(result["seconds"]["kg_only"]) == {"fit", "score"}
     printed = capsys.readouterr().out
     assert "recall@10" in printed and "kg_only" in printed and str(out) in printed

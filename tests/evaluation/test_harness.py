@@ -81,7 +81,7 @@ def test_output_format_and_json(split):
     assert list(result["models"]) == ["oracle", "constant"]
     for name in ("oracle", "constant"):
         assert list(result["models"][name]) == [f"{m}@{K}" for m in
-                                               ("recall", "ndcg", "hit", "mrr", "precision", "coverage")]
+                                               ("recall", "ndcg", "hit", "mrr", "precision", "coverage", "novelty")]
         assert set(result["seconds"][name]) == {"fit", "score"}
     json.dumps(result)  # plain JSON types only
     assert oracle.fitted_on is split.train
@@ -153,6 +153,22 @@ def test_rank_metrics_hand_case():
     assert metrics["mrr@2"] == pytest.approx(0.5)
     assert metrics["precision@2"] == pytest.approx(0.25)
     assert metrics["coverage@2"] == pytest.approx(3 / 4)  # items 0, 1, 2 shown
+
+
+def test_rank_metrics_novelty_and_cold_share_hand_case():
+    # The same two users: top-2 lists are user 0 -> [1, 2], user 1 -> [0, 1].
+    table = lambda u, i: InteractionTable(np.array(u), np.array(i), np.array(["s"] * len(u)),  # noqa: E731
+                                          np.array(["k"] * len(u)), np.ones(len(u), np.float32),
+                                          np.full(len(u), np.nan))
+    exclude = UserItems(table([0], [0]), 2)
+    truth = UserItems(table([0, 0, 1], [1, 3, 2]), 2)
+    scores = np.array([[9.0, 3.0, 2.0, 1.0], [4.0, 3.0, 2.0, 1.0]])
+    counts = np.array([2, 1, 0, 0])  # training users per item, of U = 2
+    metrics, _ = rank_metrics(lambda u, i: scores[u][:, i], np.array([0, 1]), np.arange(4), exclude, truth, k=2,
+                              item_counts=counts, cold_items=np.array([2, 3]))
+    info = {0: np.log2(3 / 3), 1: np.log2(3 / 2), 2: np.log2(3 / 1)}
+    assert metrics["novelty@2"] == pytest.approx(((info[1] + info[2]) / 2 + (info[0] + info[1]) / 2) / 2)
+    assert metrics["cold_share@2"] == pytest.approx((1 / 2 + 0 / 2) / 2)  # only user 0 lists cold item 2
 
 
 def test_registry_and_unknown_names():

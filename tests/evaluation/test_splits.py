@@ -95,6 +95,24 @@ def test_cold_item_items_never_in_train(snapshot):
     assert all(split.train.items.text[list(held)] != "")
 
 
+def test_hybrid_ranks_cold_and_warm_items_together(snapshot):
+    split = make_split(snapshot, "hybrid", seed=0)
+    cold = set(split.cold_items.tolist())
+    active = set(snapshot.interactions.item.tolist())
+    assert len(cold) == round(0.2 * len(active))
+    assert cold.isdisjoint(split.train.interactions.item.tolist())
+    assert cold.isdisjoint(split.context.interactions.item.tolist())
+    np.testing.assert_array_equal(split.candidates, np.arange(len(snapshot.items)))  # warm and cold together
+    test_items = set(split.test.item.tolist())
+    assert test_items & cold and test_items - cold  # both kinds are test
+    # every interaction of a cold item is test; the warm test is a per-user tail of the rest
+    assert int(np.isin(split.test.item, list(cold)).sum()) == int(np.isin(snapshot.interactions.item, list(cold)).sum())
+    warm_test = len(pairs(split.test) - {p for p in pairs(split.test) if p[1] in cold})
+    warm_all = len({p for p in pairs(snapshot.interactions) if p[1] not in cold})
+    assert 0.05 < warm_test / warm_all < 0.15
+    assert make_split(snapshot, "warm", seed=0).cold_items is None
+
+
 @pytest.mark.parametrize("context_size", [0, 3])
 def test_cold_user_users_never_in_train(snapshot, context_size):
     split = make_split(snapshot, "cold-user", seed=0, cold_user_context=context_size)
