@@ -193,8 +193,17 @@ class RankConfig:
     #: (-1.3%), at 1.5 times the fit time (83 s against 56 s on warm), so one is the
     #: default (more in experiments/README.md).
     draws: int = 1
+    #: Weight of diversity in the final list, in ``[0, 1]``: the top ``diversity_depth``
+    #: items are re-ordered by maximal marginal relevance over the item vectors (see
+    #: :mod:`kg_recsys.serving.diversity`). ``0`` (the default) keeps the ranker's order;
+    #: the accuracy/diversity trade-off is in docs/results.md.
+    diversity: float = 0.0
+    #: How many of the best items the diversity step re-orders.
+    diversity_depth: int = 100
 
     def __post_init__(self) -> None:
+        _check(0.0 <= self.diversity <= 1.0, "rank", "diversity", "must be in [0, 1]")
+        _check(self.diversity_depth > 0, "rank", "diversity_depth", "must be positive")
         _check(self.hidden_dim > 0, "rank", "hidden_dim", "must be positive")
         _check(self.epochs >= 0, "rank", "epochs", "must be >= 0")
         _check(self.negatives > 0, "rank", "negatives", "must be positive")

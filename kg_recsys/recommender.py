@@ -27,6 +27,7 @@ from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id, check_relation_name,
 )
 from kg_recsys.serving import ServingIndex, build_index, rank_candidates, top_k
+from kg_recsys.serving.diversity import mmr_order
 from kg_recsys.serving.ranking import popularity_order, serve_top_k
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.threads import torch_threads
@@ -232,9 +233,15 @@ class Recommender:
         """Item ids and scores ``[U, k]`` for index rows ``users`` (or for ``user_vectors``):
         the same candidates and order as in evaluation."""
         candidates = self._candidates(scenario)
+        rank = self.config.rank
+        depth = max(k, rank.diversity_depth) if rank.diversity > 0 else k
         top, scores = serve_top_k(self.fitted.ranker, self.index, np.zeros(0, np.int64) if users is None else users,
-                                  candidates, k, self.config.recall.num_candidates, exclude_seen=exclude_seen,
+                                  candidates, depth, self.config.recall.num_candidates, exclude_seen=exclude_seen,
                                   user_vectors=user_vectors)
+        if depth > k:  # MMR over the best `depth`; scores stay the model's, in the new order
+            vectors = self.index.item_vectors.numpy()[candidates[np.maximum(top, 0)]]
+            order = mmr_order(np.where(top >= 0, scores, -np.inf), vectors, rank.diversity)[:, :k]
+            top, scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, axis=1)
         return np.where(top >= 0, self.index.item_ids[candidates[np.maximum(top, 0)]], ""), scores
 
     def _popular(self, k: int, scenario: str | None) -> np.ndarray:

@@ -155,6 +155,31 @@ def test_serving_ranks_as_the_evaluation_does(fitted):
     assert np.all(np.diff(scores[:, :20], axis=1) <= 0)  # the top 20 are all candidates, by ranker score
 
 
+def test_a_diversity_weight_makes_the_lists_more_diverse(fitted):
+    rec = fitted
+    users = [str(u) for u in rec.index.user_ids[:30]]
+    plain, _ = rec.recommend(users, k=10)
+    config = rec.config
+    try:
+        rec.config = dataclasses.replace(config, rank=dataclasses.replace(config.rank, diversity=0.7))
+        diverse, _ = rec.recommend(users, k=10)
+    finally:
+        rec.config = config
+    assert (plain[:, 0] == diverse[:, 0]).all()  # the best item stays first
+    assert (plain != diverse).any()
+
+    position = {item: row for row, item in enumerate(rec.index.item_ids)}
+    vectors = rec.index.item_vectors.numpy()
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def mean_similarity(lists):
+        rows = unit[[[position[i] for i in lst] for lst in lists]]
+        similarity = np.einsum("ukd,umd->ukm", rows, rows)
+        return (similarity.sum(axis=(1, 2)) - 10).mean() / 90
+
+    assert mean_similarity(diverse) < mean_similarity(plain)
+
+
 class _NoSnapshotStore:
     """A store that fails the test if serving reads a snapshot from it."""
 

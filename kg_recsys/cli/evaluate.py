@@ -86,6 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", default=None, metavar="FILE.toml",
                         help="settings of kg_recsys and its ablations, as for `kgrec train` (default: the "
                              "defaults); recorded in the result file. --seed (or --model-seed) still seeds every model")
+    parser.add_argument("--ild", action="store_true",
+                        help="also report ild@K, intra-list diversity over the items' text vectors (one space "
+                             "for every model; encodes item text once, cached)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -157,8 +160,14 @@ def run(args: argparse.Namespace) -> int:
     if previous is not None:
         _check_mergeable(previous, out, name, args, split.summary(), config)
 
+    item_vectors = None
+    if args.ild:
+        from kg_recsys.evaluation.baselines import default_text_vectors
+        from kg_recsys.schema import ITEM
+
+        item_vectors = default_text_vectors(split.context)[ITEM]
     result = evaluate(split, scorers, k=args.k, seed=args.seed, progress=not args.no_progress,
-                      model_seed=args.model_seed)
+                      model_seed=args.model_seed, item_vectors=item_vectors)
     result = {"dataset": name, **result, "seed": args.seed,
               **({} if args.model_seed is None else {"model_seed": args.model_seed}), "config": _recorded(config),
               "load_seconds": round(loaded - started, 3), "total_seconds": round(time.perf_counter() - started, 3)}

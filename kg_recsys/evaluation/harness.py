@@ -124,6 +124,7 @@ def rank_metrics(
     progress: Callable[[Iterable], Iterable] | None = None,
     item_counts: np.ndarray | None = None,
     cold_items: np.ndarray | None = None,
+    item_vectors: np.ndarray | None = None,
 ) -> tuple[dict[str, float], int]:
     """Rank ``candidates`` for ``users`` with ``score_fn`` and average the metrics.
 
@@ -144,10 +145,13 @@ def rank_metrics(
             :func:`~kg_recsys.evaluation.metrics.self_information`). (default: ``None``)
         cold_items: item indices held out as cold; adds ``cold_share@K``, the mean share of
             each user's top-K list that is cold (the hybrid protocol). (default: ``None``)
+        item_vectors: ``[n_items, d]`` vectors of a space shared by every model (e.g. item
+            text); adds ``ild@K``, intra-list diversity: the mean cosine distance
+            :math:`1 - \\cos` over the pairs of each top-K list. (default: ``None``)
 
     Returns:
         ``({"recall@K", ..., "coverage@K"}, number of users evaluated)``, plus
-        ``novelty@K`` and ``cold_share@K`` when their inputs are given.
+        ``novelty@K``, ``cold_share@K`` and ``ild@K`` when their inputs are given.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     n_items = int(max(candidates.max(initial=-1), exclude.items.max(initial=-1), truth.items.max(initial=-1)) + 1)
@@ -180,6 +184,11 @@ def rank_metrics(
     if cold_items is not None:
         is_cold = np.append(np.isin(candidates, cold_items), False)
         extra["cold_share"] = 0.0
+    if item_vectors is not None:
+        vectors = np.asarray(item_vectors, dtype=np.float32)[candidates]
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = np.vstack([vectors / np.where(norms > 0, norms, 1.0), np.zeros((1, vectors.shape[1]), np.float32)])
+        extra["ild"] = 0.0
     seen = np.zeros(len(candidates), dtype=bool)
     for start, top in ranked_chunks(score_fn, users, candidates, exclude, k, seed=seed, chunk_size=chunk_size,
                                     progress=progress):
@@ -197,6 +206,14 @@ def rank_metrics(
             extra["novelty"] += float((information[top].sum(axis=1) / listed).sum())
         if "cold_share" in extra:
             extra["cold_share"] += float((is_cold[top].sum(axis=1) / listed).sum())
+        if "ild" in extra:
+            listed_unit = unit[top]  # [U, K, d]; pads are zero vectors, left out below
+            similarity = np.einsum("ukd,umd->ukm", listed_unit, listed_unit)
+            valid = top >= 0
+            pair = valid[:, :, None] & valid[:, None, :] & ~np.eye(top.shape[1], dtype=bool)[None]
+            n_pairs = pair.sum(axis=(1, 2))
+            distance = np.where(pair, 1.0 - similarity, 0.0).sum(axis=(1, 2)) / np.maximum(n_pairs, 1)
+            extra["ild"] += float(distance[n_pairs > 0].sum())
 
     result = {f"{name}@{k}": totals[name] / len(users) for name in METRICS}
     result[f"coverage@{k}"] = coverage(np.flatnonzero(seen), len(candidates))
@@ -231,6 +248,7 @@ def evaluate(
     progress: bool = True,
     chunk_size: int = 256,
     model_seed: int | None = None,
+    item_vectors: np.ndarray | None = None,
 ) -> dict:
     """Fit each scorer on ``split.train`` and rank ``split.candidates`` for the test users.
 
@@ -245,6 +263,8 @@ def evaluate(
         model_seed: passed to ``fit`` instead of ``seed``, so that fits with several model
             seeds on one split (ties broken alike) show how much training alone moves a
             result. (default: ``None``: ``seed``)
+        item_vectors: ``[I, d]`` item vectors for ``ild@K`` (see :func:`rank_metrics`).
+            (default: ``None``: no ``ild@K``)
 
     Returns:
         ``{"protocol", "k", "users", "candidates", "split", "models": {name: {"recall@K", "ndcg@K",
@@ -282,7 +302,7 @@ def evaluate(
             metrics, evaluated = rank_metrics(
                 lambda u, i, s=scorer: s.score(split.context, u, i), users, split.candidates, exclude, truth, k,
                 seed=seed, chunk_size=chunk_size, progress=wrap, item_counts=item_counts,
-                cold_items=split.cold_items)
+                cold_items=split.cold_items, item_vectors=item_vectors)
         result["models"][scorer.name] = metrics
         result["seconds"][scorer.name] = {"fit": round(fitted - start, 3),
                                           "score": round(time.perf_counter() - fitted, 3)}
@@ -296,7 +316,7 @@ def format_table(result: dict) -> str:
     """The models of an :func:`evaluate` result as an aligned text table."""
     k = result["k"]
     columns = metric_names(k)
-    columns += [name for name in (f"novelty@{k}", f"cold_share@{k}")
+    columns += [name for name in (f"novelty@{k}", f"cold_share@{k}", f"ild@{k}")
                 if all(name in values for values in result["models"].values()) and result["models"]]
     header = ["model", *columns, "fit s", "score s"]
     rows = []

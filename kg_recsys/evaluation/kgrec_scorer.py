@@ -10,6 +10,7 @@ from kg_recsys.config import RecommenderConfig
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 from kg_recsys.model import FittedModel
 from kg_recsys.serving import build_index, score_items
+from kg_recsys.serving.diversity import diversify_scores
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training import fit_model
 
@@ -60,8 +61,11 @@ class KGRecScorer:
         # The harness scores one context in chunks of users: embed it once.
         if self._index is None or self._context is not context:
             self._index, self._context = build_index(self.fitted, context, self._text_vectors(context)), context
-        return score_items(self.fitted.ranker, self._index, np.asarray(users), np.asarray(items),
-                           self.config.recall.num_candidates)
+        items = np.asarray(items)
+        scores = score_items(self.fitted.ranker, self._index, np.asarray(users), items,
+                             self.config.recall.num_candidates)
+        rank = self.config.rank
+        return diversify_scores(scores, self._index.item_vectors.numpy()[items], rank.diversity, rank.diversity_depth)
 
 
 def ablation(name: str, progress: bool | None = None, config: RecommenderConfig | None = None,
