@@ -21,6 +21,10 @@ ORDER = ["kg_recsys", "kg_recsys_no_kg", "kg_recsys_no_text", "kg_recsys_no_gnn"
 def render(result: dict, name: str) -> str:
     k = result["k"]
     metrics = [f"recall@{k}", f"ndcg@{k}", f"hit@{k}", f"mrr@{k}", f"precision@{k}", f"coverage@{k}"]
+    # Measured by newer runs only (novelty, the hybrid protocol's cold share, --ild): shown
+    # where every model of the file has them.
+    metrics += [m for m in (f"novelty@{k}", f"cold_share@{k}", f"ild@{k}")
+                if all(m in row for row in result["models"].values())]
     models = sorted(result["models"], key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
     title = f"### {result.get('dataset', name)}, {result['protocol']}"
     split = result.get("split", {})
@@ -31,10 +35,11 @@ def render(result: dict, name: str) -> str:
              "Fit and score seconds on 2 CPU cores (one thread per run).", "",
              "| model | " + " | ".join(metrics) + " | fit s | score s |",
              "|---|" + "---:|" * (len(metrics) + 2)]
-    best = {m: max(result["models"][x][m] for x in models) for m in metrics}
+    # The best of each accuracy metric in bold (more novelty or cold share is not better).
+    best = {m: max(result["models"][x][m] for x in models) for m in metrics[:6]}
     for model in models:
         row = result["models"][model]
-        cells = [f"**{row[m]:.4f}**" if row[m] == best[m] else f"{row[m]:.4f}" for m in metrics]
+        cells = [f"**{row[m]:.4f}**" if row[m] == best.get(m) else f"{row[m]:.4f}" for m in metrics]
         seconds = result.get("seconds", {}).get(model, {})
         lines.append(f"| {model} | " + " | ".join(cells) +
                      f" | {seconds.get('fit', float('nan')):.0f} | {seconds.get('score', float('nan')):.0f} |")
