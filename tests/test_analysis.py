@@ -55,3 +55,28 @@ def test_pca_2d():
     points = pca_2d(x)
     assert points.shape == (200, 2)
     assert points[:, 0].var() > points[:, 1].var() > 1.0
+
+
+def test_bucket_standard_errors_and_the_plot_shows_sizes_and_keeps_the_legend_off_the_bars(fitted):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kg_recsys.evaluation.analysis import plot_buckets
+
+    split, scorer, _ = fitted
+    items = bucket_recall(split, scorer, k=10, by="item_popularity", n_buckets=3)
+    for row in items:  # binomial over the bucket's pairs
+        p = row["recall@10"]
+        assert row["unit"] == "pairs" and row["stderr"] == pytest.approx(np.sqrt(p * (1 - p) / row["count"]))
+    users = bucket_recall(split, scorer, k=10, by="user_interactions", n_buckets=3)
+    assert all(row["unit"] == "users" and row["stderr"] >= 0 for row in users)
+    figure, axis = plt.subplots()
+    plot_buckets(axis, {"popularity": items}, k=10, xlabel="interactions per item")
+    labels = [tick.get_text() for tick in axis.get_xticklabels()]
+    assert labels == [f"{row['bucket']}\n(n={row['count']} pairs)" for row in items]
+    figure.canvas.draw()
+    legend = axis.get_legend().get_window_extent()
+    assert legend.x0 >= axis.get_window_extent().x1  # outside the axes: it covers no bar
+    plt.close(figure)

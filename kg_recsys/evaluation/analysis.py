@@ -92,8 +92,10 @@ def bucket_recall(split: Split, scorer: Scorer, k: int = 20, by: BucketBy = "ite
         edges: bucket edges (default: :func:`quantile_edges` with ``n_buckets``).
 
     Returns:
-        One row per bucket: ``{"bucket": "lo-hi", "lo", "hi", "count", "recall@K"}``
-        (``count`` = pairs or users); buckets with no test data are left out.
+        One row per bucket: ``{"bucket": "lo-hi", "lo", "hi", "count", "unit", "recall@K",
+        "stderr"}`` (``count`` = ``unit``, pairs or users; ``stderr`` = the standard error of the
+        bucket's recall: binomial over pairs, or over users' recalls); buckets with no
+        test data are left out.
     """
     if by not in ("item_popularity", "user_interactions"):
         raise ValueError(f"by must be 'item_popularity' or 'user_interactions', got {by!r}")
@@ -119,11 +121,14 @@ def bucket_recall(split: Split, scorer: Scorer, k: int = 20, by: BucketBy = "ite
             continue
         if by == "item_popularity":
             count, recall = int(mask.sum()), float(hit[mask].mean())
+            stderr = float(np.sqrt(recall * (1.0 - recall) / count))
         else:
             per_user = [hit[mask & (pairs[:, 0] == u)].mean() for u in np.unique(pairs[mask, 0])]
             count, recall = len(per_user), float(np.mean(per_user))
+            stderr = float(np.std(per_user, ddof=1) / np.sqrt(count)) if count > 1 else 0.0
         lo, hi = float(edges[b]), float(edges[b + 1])
-        rows.append({"bucket": f"{lo:g}-{hi:g}", "lo": lo, "hi": hi, "count": count, f"recall@{k}": recall})
+        rows.append({"bucket": f"{lo:g}-{hi:g}", "lo": lo, "hi": hi, "count": count,
+                     "unit": "pairs" if by == "item_popularity" else "users", f"recall@{k}": recall, "stderr": stderr})
     return rows
 
 
@@ -136,18 +141,23 @@ def pca_2d(vectors: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def plot_buckets(ax, tables: dict[str, list[dict]], k: int = 20, title: str = "", xlabel: str = "bucket"):
-    """Grouped bars of :func:`bucket_recall` tables, one series per model, on a matplotlib ``ax``."""
+    """Grouped bars of :func:`bucket_recall` tables, one series per model, on a matplotlib
+    ``ax``: error bars of one standard error, each bucket's size under its label, and the
+    legend outside the axes so that it covers no bar."""
     names = list(tables)
-    buckets = [row["bucket"] for row in tables[names[0]]] if names else []
+    first = tables[names[0]] if names else []
+    buckets = [row["bucket"] for row in first]
     width = 0.8 / max(len(names), 1)
     for n, name in enumerate(names):
-        values = {row["bucket"]: row[f"recall@{k}"] for row in tables[name]}
-        ax.bar(np.arange(len(buckets)) + n * width, [values.get(b, 0.0) for b in buckets], width, label=name)
-    ax.set_xticks(np.arange(len(buckets)) + width * (len(names) - 1) / 2, buckets)
+        rows = {row["bucket"]: row for row in tables[name]}
+        ax.bar(np.arange(len(buckets)) + n * width, [rows[b][f"recall@{k}"] if b in rows else 0.0 for b in buckets],
+               width, yerr=[rows[b]["stderr"] if b in rows else 0.0 for b in buckets], capsize=2, label=name)
+    ax.set_xticks(np.arange(len(buckets)) + width * (len(names) - 1) / 2,
+                  [f"{row['bucket']}\n(n={row['count']} {row['unit']})" for row in first])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"Recall@{k}")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax
 
 
@@ -156,9 +166,9 @@ def plot_projection(ax, points: np.ndarray, groups: Sequence[str], title: str = 
     groups = np.asarray(groups)
     for group in sorted(set(groups.tolist())):
         mask = groups == group
-        ax.scatter(points[mask, 0], points[mask, 1], s=8, alpha=0.7, label=group or "(none)")
+        ax.scatter(points[mask, 0], points[mask, 1], s=8, alpha=0.7, label=f"{group or '(none)'} ({mask.sum()})")
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", markerscale=2)
     return ax
