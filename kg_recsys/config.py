@@ -259,6 +259,19 @@ class RecommenderConfig:
 
     @staticmethod
     def from_dict(values: dict[str, Any]) -> "RecommenderConfig":
+        """Settings from nested dicts, as a TOML file reads.
+
+        Args:
+            values: ``{"train": {"epochs": 10}, "unknown_user": "text", ...}``: a dict per
+                section, with only the keys to change.
+
+        Returns:
+            The config, the defaults where ``values`` says nothing.
+
+        Raises:
+            ConfigError: an unknown section or key (the message lists the known ones), or a
+                value out of range.
+        """
         sections = {f.name: f for f in dataclasses.fields(RecommenderConfig)}
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
@@ -277,15 +290,32 @@ class RecommenderConfig:
 
     @staticmethod
     def from_toml(path: str | Path) -> "RecommenderConfig":
+        """Settings from a TOML file whose tables are the sections (``[train]``, ...).
+
+        Args:
+            path: the file.
+
+        Returns:
+            The config, as :meth:`from_dict` builds it.
+        """
         with open(path, "rb") as handle:
             return RecommenderConfig.from_dict(tomllib.load(handle))
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting as plain nested dicts.
+
+        Returns:
+            What :meth:`from_dict` reads back into an equal config.
+        """
         return dataclasses.asdict(self)
 
     def changed_settings(self) -> dict[str, Any] | None:
-        """The settings that differ from the defaults, by section (``None`` when none do),
-        as ``kgrec evaluate`` records them in a result file."""
+        """The settings that differ from the defaults, as ``kgrec evaluate`` records them in a
+        result file.
+
+        Returns:
+            ``{section: {key: value}}`` (and top-level keys), or ``None`` when none differ.
+        """
         default, changed = RecommenderConfig().to_dict(), {}
         for key, value in self.to_dict().items():
             if isinstance(value, dict):
