@@ -40,7 +40,6 @@ napoleon_numpy_docstring = False
 napoleon_custom_sections = ["Shapes"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_class_signature = "separated"
 # Typing-only names (``from __future__ import annotations``) may not resolve; that is not an error.
 autodoc_type_aliases = {}
 

@@ -77,7 +77,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The BPR trainer of the GNN and the ranker's trainer."""
+    """The GNN's training (sampled softmax or BPR, on simulated cold views); the ranker's
+    trainer reuses ``cold_item_rate``."""
 
     #: An upper bound: early stopping ends a fit first (12 to 19 epochs on the data sets here).
     epochs: int = 80

@@ -109,7 +109,7 @@ class Recommender:
         self._snapshot: GraphSnapshot | None = None
         self._encoder = None
         self._live = None
-        #: Seconds per stage of the last :meth:`fit`: snapshot, text, gnn, ranker, index.
+        #: Seconds per stage of the last :meth:`fit` (snapshot, text, gnn, ranker, index).
         self.timings: dict[str, float] = {}
 
     def __repr__(self) -> str:
@@ -212,7 +212,7 @@ class Recommender:
 
     @property
     def snapshot(self) -> GraphSnapshot:
-        """The store's graph (read at first use after a load: explanations walk it)."""
+        """The store's graph, read at first use after a load (explanations walk it)."""
         if self._snapshot is None:
             self._snapshot = self._require_store().snapshot()
         return self._snapshot
@@ -272,8 +272,8 @@ class Recommender:
             exclude_seen: leave out items the user has. (default: ``True``)
 
         Returns:
-            ``(ids, scores)``, best first: the ranker's scores on the candidates, then recall
-            scores; ``""`` and ``-inf`` pad a user with fewer than ``k`` items to offer.
+            ``(ids, scores)``, best first, with the ranker's scores on the candidates, then
+            recall scores; ``""`` and ``-inf`` pad a user with fewer than ``k`` items to offer.
 
         Shapes:
             one user: ``ids [k]`` (str), ``scores [k]`` (float32); ``U`` users: ``[U, k]`` each.

@@ -20,18 +20,23 @@ EdgeType = tuple[str, str, str]  # (src_label, relation, dst_label)
 class NodeTable:
     """Nodes of one label, in a fixed order that every index array refers to."""
 
-    ids: np.ndarray  # str, shape [N]
-    text: np.ndarray  # str, "" where unknown, shape [N]
-    scenario: np.ndarray  # str, "" where none applies, shape [N]
+    #: ``[N]`` str: the node ids.
+    ids: np.ndarray
+    #: ``[N]`` str: each node's text, ``""`` where unknown.
+    text: np.ndarray
+    #: ``[N]`` str: each node's scenario, ``""`` where none applies.
+    scenario: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def index(self) -> dict[str, int]:
+        """``{id: row}`` of every node."""
         return {node_id: i for i, node_id in enumerate(self.ids.tolist())}
 
     @staticmethod
     def build(ids: Sequence[str], text: Sequence[str | None], scenario: Sequence[str | None]) -> "NodeTable":
+        """A table from parallel sequences, ``None`` text or scenario stored as ``""``."""
         return NodeTable(
             ids=np.asarray(list(ids), dtype=str) if len(ids) else np.zeros(0, dtype=str),
             text=np.asarray([t or "" for t in text], dtype=str) if len(ids) else np.zeros(0, dtype=str),
@@ -43,12 +48,18 @@ class NodeTable:
 class InteractionTable:
     """User-item interactions as parallel arrays (one row per INTERACTED relationship)."""
 
-    user: np.ndarray  # int64 index into GraphSnapshot.users
-    item: np.ndarray  # int64 index into GraphSnapshot.items
-    scenario: np.ndarray  # str
-    kind: np.ndarray  # str
-    weight: np.ndarray  # float32
-    timestamp: np.ndarray  # float64, NaN where unknown
+    #: ``[E]`` int64: rows of :attr:`GraphSnapshot.users`.
+    user: np.ndarray
+    #: ``[E]`` int64: rows of :attr:`GraphSnapshot.items`.
+    item: np.ndarray
+    #: ``[E]`` str: each interaction's scenario.
+    scenario: np.ndarray
+    #: ``[E]`` str: each interaction's kind (``"interaction"`` unless the data says).
+    kind: np.ndarray
+    #: ``[E]`` float32.
+    weight: np.ndarray
+    #: ``[E]`` float64 seconds, NaN where unknown.
+    timestamp: np.ndarray
 
     def __len__(self) -> int:
         return len(self.user)
@@ -62,11 +73,13 @@ class InteractionTable:
 
     @staticmethod
     def concat(parts: Sequence["InteractionTable"]) -> "InteractionTable":
+        """The rows of ``parts``, in order, as one table."""
         return InteractionTable(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                                   ("user", "item", "scenario", "kind", "weight", "timestamp")))
 
     @staticmethod
     def empty() -> "InteractionTable":
+        """A table without rows."""
         return InteractionTable(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype=str),
                                 np.zeros(0, dtype=str), np.zeros(0, np.float32), np.zeros(0, np.float64))
 
@@ -171,6 +184,8 @@ class StoreConnectionError(ValueError):
 
 @dataclass(frozen=True)
 class Recommendation:
+    """One RECOMMENDED relationship: ``score`` and ``rank`` (1 = best) of ``item_id`` for ``user_id``."""
+
     user_id: str
     item_id: str
     score: float

@@ -52,10 +52,10 @@ class StoreLockedError(RuntimeError):
     """Another process holds the store's writer lock for longer than ``lock_timeout``."""
 
 
+# GraphStore is named as the base so that the methods carry the protocol's docstrings
+# (help(), the API reference); the protocol has no state and no behaviour to inherit.
 class MemoryStore(GraphStore):
-    """networkx-backed :class:`~kg_recsys.store.base.GraphStore`. It names the protocol as
-    its base so that its methods carry the protocol's docstrings (``help()``, the API
-    reference); the protocol has no state and no behaviour to inherit.
+    """networkx-backed :class:`~kg_recsys.store.base.GraphStore`.
 
     Args:
         path: folder that holds the graph; created at the first write. ``None`` keeps the
