@@ -273,7 +273,9 @@ class Recommender:
 
         Returns:
             ``(ids, scores)``, best first, with the ranker's scores on the candidates, then
-            recall scores; ``""`` and ``-inf`` pad a user with fewer than ``k`` items to offer.
+            recall scores (with ``[rank] diversity`` above 0, in the diversity order, each
+            item keeping its score); ``""`` and ``-inf`` pad a user with fewer than ``k``
+            items to offer.
 
         Shapes:
             one user: ``ids [k]`` (str), ``scores [k]`` (float32); ``U`` users: ``[U, k]`` each.
