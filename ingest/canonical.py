@@ -8,7 +8,7 @@ items.csv          item_id [, text, scenario] + attribute columns               
 users.csv          user_id [, text] + attribute columns                         no
 triples.csv        head, relation, tail (entity ids)                            no
 links.csv          item_id, entity_id (Item -[SAME_AS]-> Entity)                no
-entities.csv      entity_id [, text]                                           no
+entities.csv       entity_id [, text]                                          no
 =================  ==========================================================  ========
 
 An attribute column ``genre`` with value ``Drama|War`` becomes

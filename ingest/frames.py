@@ -131,8 +131,12 @@ def ingest_frames(store: GraphStore, interactions, items=None, users=None, tripl
 
     Args:
         store: any :class:`~kg_recsys.store.base.GraphStore`.
-        interactions, items, users, triples, links, entities: the frames (see
-            :class:`FrameSource`); only ``interactions`` is required.
+        interactions: ``user_id, item_id [, scenario, kind, weight, timestamp]``.
+        items: ``item_id [, text, scenario]`` + attribute columns. (default: ``None``)
+        users: ``user_id [, text]`` + attribute columns. (default: ``None``)
+        triples: ``head, relation, tail``. (default: ``None``)
+        links: ``item_id, entity_id``. (default: ``None``)
+        entities: ``entity_id [, text]``. (default: ``None``)
         name: the source's name in the summary. (default: ``"frames"``)
         rejects_path: CSV file for rejected rows (see :func:`~ingest.runner.ingest_source`).
             (default: ``None``)

@@ -48,7 +48,10 @@ class TextConfig:
 class ModelConfig:
     """The heterogeneous GNN (see :class:`kg_recsys.nn.KGRecGNN`)."""
 
+    #: Size of every vector the GNN makes: the text projection, the id embeddings, each
+    #: layer's output, and so the user and item vectors that recall scores by dot product.
     hidden_dim: int = 64
+    #: Message-passing layers; ``0`` (or ``use_gnn = false``) gives text + id through an MLP.
     num_layers: int = 2
     #: Use text vectors as input features (ablation: ``False``).
     use_text: bool = True
@@ -58,6 +61,7 @@ class ModelConfig:
     use_gnn: bool = True
     #: Learnable id embeddings for nodes seen in training.
     use_id_embeddings: bool = True
+    #: Dropout on the projected text features, in training only.
     dropout: float = 0.1
     #: Relations with fewer edges share one ``other`` weight (see ``graph.make_layout``).
     min_relation_edges: int = 1000
@@ -73,7 +77,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The BPR trainer of the GNN and the ranker's trainer."""
+    """The GNN's training (sampled softmax or BPR, on simulated cold views); the ranker's
+    trainer reuses ``cold_item_rate``."""
 
     #: An upper bound: early stopping ends a fit first (12 to 19 epochs on the data sets here).
     epochs: int = 80
@@ -87,7 +92,9 @@ class TrainConfig:
     #: grows linearly. On ml-1m (900k interactions, 110 steps of 8192), 14 steps of 65,536
     #: reached validation recall@20 0.2821 (in 28 epochs) where 8192 had 0.2718 after 14.
     max_steps_per_epoch: int = 20
+    #: Adam's learning rate for the GNN.
     lr: float = 1e-2
+    #: Adam's weight decay on the GNN's parameters.
     weight_decay: float = 1e-6
     #: Probability that an item's or entity's id embedding is dropped in a step, so the
     #: model also learns to score from text and links alone (cold nodes at inference).
@@ -109,10 +116,13 @@ class TrainConfig:
     temperature: float = 1.0
     #: Early stopping on validation Recall@K after this many epochs without improvement.
     patience: int = 5
+    #: Seeds a fit: the held-out interactions, initial weights, negatives, cold views and
+    #: the ranker's draws (``kgrec evaluate --seed`` overrides it).
     seed: int = 0
     #: Bitwise-reproducible runs (PyTorch's deterministic kernels; parallel scatter on CPU
     #: otherwise sums in a varying order). Users of GDS complain when a seed is not enough.
     deterministic: bool = True
+    #: Progress bars (on stderr) for text encoding, GNN training and ranker training.
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -131,6 +141,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RecallConfig:
+    """Recall: the candidates each user's ranker orders."""
+
     #: Best-recall candidates per user handed to the ranker; as many of the most popular
     #: unseen items join them (see ``serving.ranking.candidate_columns``).
     num_candidates: int = 100
@@ -153,7 +165,11 @@ class RecallConfig:
 
 @dataclass(frozen=True)
 class RankConfig:
+    """The MLP ranker (see :class:`kg_recsys.nn.MLPRanker`) and its trainer."""
+
+    #: Train the ranker; ``False`` serves the GNN's recall order.
     enabled: bool = True
+    #: Width of each of the ranker's two hidden layers.
     hidden_dim: int = 64
     #: Each epoch draws a new training view (simulated cold items and new-to-scenario users).
     epochs: int = 5
@@ -219,10 +235,21 @@ class RankConfig:
 
 @dataclass(frozen=True)
 class RecommenderConfig:
+    """Every setting of a fit: one section per stage, and the answer for unknown users.
+
+    Build it with :meth:`from_dict` or :meth:`from_toml` (an unknown key is an error), or
+    with the section dataclasses themselves.
+    """
+
+    #: ``[text]``: how node text becomes vectors.
     text: TextConfig = field(default_factory=TextConfig)
+    #: ``[model]``: the GNN's shape and its ablation switches.
     model: ModelConfig = field(default_factory=ModelConfig)
+    #: ``[train]``: the GNN's training.
     train: TrainConfig = field(default_factory=TrainConfig)
+    #: ``[recall]``: the candidates the ranker orders.
     recall: RecallConfig = field(default_factory=RecallConfig)
+    #: ``[rank]``: the ranker and its training.
     rank: RankConfig = field(default_factory=RankConfig)
     #: Answer for users the model has never seen: ``"error"``, ``"popularity"`` or ``"text"``.
     unknown_user: Literal["error", "popularity", "text"] = "popularity"
@@ -233,6 +260,19 @@ class RecommenderConfig:
 
     @staticmethod
     def from_dict(values: dict[str, Any]) -> "RecommenderConfig":
+        """Settings from nested dicts, as a TOML file reads.
+
+        Args:
+            values: ``{"train": {"epochs": 10}, "unknown_user": "text", ...}``: a dict per
+                section, with only the keys to change.
+
+        Returns:
+            The config, the defaults where ``values`` says nothing.
+
+        Raises:
+            ConfigError: an unknown section or key (the message lists the known ones), or a
+                value out of range.
+        """
         sections = {f.name: f for f in dataclasses.fields(RecommenderConfig)}
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
@@ -251,15 +291,32 @@ class RecommenderConfig:
 
     @staticmethod
     def from_toml(path: str | Path) -> "RecommenderConfig":
+        """Settings from a TOML file whose tables are the sections (``[train]``, ...).
+
+        Args:
+            path: the file.
+
+        Returns:
+            The config, as :meth:`from_dict` builds it.
+        """
         with open(path, "rb") as handle:
             return RecommenderConfig.from_dict(tomllib.load(handle))
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting as plain nested dicts.
+
+        Returns:
+            What :meth:`from_dict` reads back into an equal config.
+        """
         return dataclasses.asdict(self)
 
     def changed_settings(self) -> dict[str, Any] | None:
-        """The settings that differ from the defaults, by section (``None`` when none do),
-        as ``kgrec evaluate`` records them in a result file."""
+        """The settings that differ from the defaults, as ``kgrec evaluate`` records them in a
+        result file.
+
+        Returns:
+            ``{section: {key: value}}`` (and top-level keys), or ``None`` when none differ.
+        """
         default, changed = RecommenderConfig().to_dict(), {}
         for key, value in self.to_dict().items():
             if isinstance(value, dict):

@@ -109,7 +109,7 @@ class Recommender:
         self._snapshot: GraphSnapshot | None = None
         self._encoder = None
         self._live = None
-        #: Seconds per stage of the last :meth:`fit`: snapshot, text, gnn, ranker, index.
+        #: Seconds per stage of the last :meth:`fit` (snapshot, text, gnn, ranker, index).
         self.timings: dict[str, float] = {}
 
     def __repr__(self) -> str:
@@ -134,7 +134,14 @@ class Recommender:
         return snapshot_text_vectors(snapshot, self.encoder)
 
     def fit(self, store: GraphStore) -> "Recommender":
-        """Train on everything in ``store``; returns ``self``."""
+        """Train on everything in ``store``: text vectors, the GNN, the ranker, the serving index.
+
+        Args:
+            store: the graph to learn from; new nodes and write-back go there too.
+
+        Returns:
+            ``self``, fitted (:attr:`timings` holds the seconds of each stage).
+        """
         from kg_recsys.training import fit_model
 
         self.store = store
@@ -205,7 +212,7 @@ class Recommender:
 
     @property
     def snapshot(self) -> GraphSnapshot:
-        """The store's graph (read at first use after a load: explanations walk it)."""
+        """The store's graph, read at first use after a load (explanations walk it)."""
         if self._snapshot is None:
             self._snapshot = self._require_store().snapshot()
         return self._snapshot
@@ -251,12 +258,27 @@ class Recommender:
 
     def recommend(self, user_ids: str | Sequence[str], k: int = 10, scenario: str | None = None,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item ids and scores for one user (1-D arrays) or a batch (``[U, k]``).
+        """Top-``k`` item ids and scores for one user or a batch.
 
         An unknown user gets the configured fallback (``unknown_user``): the most popular
         items, with ``NaN`` scores (they have no model score, and popularity counts would
         not compare with the model's scores of the other rows), or an
         :class:`UnknownUserError` that says what to do.
+
+        Args:
+            user_ids: one user id, or a sequence of them.
+            k: items per user, in ``1..`` the number of items. (default: ``10``)
+            scenario: recommend only items of this scenario. (default: ``None``, all)
+            exclude_seen: leave out items the user has. (default: ``True``)
+
+        Returns:
+            ``(ids, scores)``, best first, with the ranker's scores on the candidates, then
+            recall scores (with ``[rank] diversity`` above 0, in the diversity order, each
+            item keeping its score); ``""`` and ``-inf`` pad a user with fewer than ``k``
+            items to offer.
+
+        Shapes:
+            one user: ``ids [k]`` (str), ``scores [k]`` (float32); ``U`` users: ``[U, k]`` each.
         """
         self._require_fitted()
         _check_k(k, "k", self.index.num_items)
@@ -312,7 +334,24 @@ class Recommender:
 
     def recommend_for_text(self, profile_text: str, k: int = 10, scenario: str | None = None
                            ) -> tuple[np.ndarray, np.ndarray]:
-        """Serve a user known only by a description or search history (no id, no history)."""
+        """Serve a user known only by a description or search history (no id, no history).
+
+        The user's vector is the GNN's layer-0 vector of the text (its projection, no id
+        embedding), which a node without edges keeps through every layer; it is scored
+        against the items by dot product, and the ranker is skipped, having no statistics
+        for such a user.
+
+        Args:
+            profile_text: the user's description; not empty.
+            k: how many items. (default: ``10``)
+            scenario: recommend only items of this scenario. (default: ``None``, all)
+
+        Returns:
+            ``(ids, scores)``, best first.
+
+        Shapes:
+            ``ids [k]`` (str), ``scores [k]`` (float32).
+        """
         self._require_fitted()
         _check_k(k, "k", self.index.num_items)
         if not profile_text.strip():
@@ -334,7 +373,18 @@ class Recommender:
         return torch.from_numpy(self.encoder.encode(texts))
 
     def similar_items(self, item_id: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Items nearest to ``item_id`` by cosine of their vectors (itself excluded)."""
+        """Items nearest to ``item_id`` by cosine of their vectors (itself excluded).
+
+        Args:
+            item_id: an item of the model.
+            k: how many items. (default: ``10``)
+
+        Returns:
+            ``(ids, scores)``, nearest first, scores the cosines.
+
+        Shapes:
+            ``ids [k]`` (str), ``scores [k]`` (float32); fewer where the catalogue is smaller.
+        """
         self._require_fitted()
         _check_k(k, "k", self.index.num_items)
         if item_id not in self._item_row:
@@ -348,14 +398,23 @@ class Recommender:
 
     # ------------------------------------------------------------------ cold start
     def add_items(self, rows: Iterable[dict]) -> None:
-        """Add items (``item_id``, ``text``, ``scenario``, ``attributes: {name: value or
-        [values]}``, ``links: [entity ids]``) to the store and make them recommendable at
-        once, by a forward pass and without retraining."""
+        """Add items to the store and make them recommendable at once, by a forward pass and
+        without retraining.
+
+        Args:
+            rows: one dict per item: ``item_id``, and optionally ``text``, ``scenario``,
+                ``attributes`` (``{name: value or [values]}``) and ``links`` (entity ids).
+        """
         self._add(ITEM, "item_id", rows)
 
     def add_users(self, rows: Iterable[dict]) -> None:
-        """Add users (``user_id``, ``text``, ``attributes``, ``interactions: [item ids]``
-        with optional ``scenario``) without retraining."""
+        """Add users to the store and serve them at once, without retraining.
+
+        Args:
+            rows: one dict per user: ``user_id``, and optionally ``text``, ``attributes``
+                (``{name: value or [values]}``), ``interactions`` (item ids) and their
+                ``scenario``.
+        """
         self._add(USER, "user_id", rows)
 
     def _add(self, label: str, key: str, rows: Iterable[dict]) -> None:
@@ -449,6 +508,9 @@ class Recommender:
         """Remove a user from the store (node, interactions, recommendations, vectors), from
         the text cache (its profile text) and from the model (its trained id embedding, which
         is zeroed), then re-embed the graph so that its interactions move no other vector.
+
+        Args:
+            user_id: the user's id.
 
         Raises:
             KeyError: the store has no such user.
@@ -559,8 +621,17 @@ class Recommender:
     # ------------------------------------------------------------------ write-back
     def write_back(self, k: int = 10, model: str = "kg_recsys", at: str | None = None) -> int:
         """Write item and user vectors, and every user's top-``k`` as RECOMMENDED
-        relationships, to the store (replacing this model's earlier ones). Returns the
-        number of recommendations written."""
+        relationships, to the store (replacing this model's earlier ones).
+
+        Args:
+            k: recommendations per user. (default: ``10``)
+            model: the ``model`` property of the relationships, so that several models'
+                lists can sit side by side. (default: ``"kg_recsys"``)
+            at: the ``at`` property, an ISO 8601 time. (default: ``None``, now in UTC)
+
+        Returns:
+            The number of recommendations written.
+        """
         from datetime import datetime, timezone
 
         self._require_fitted()
@@ -583,7 +654,11 @@ class Recommender:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Save to a folder: ``model.safetensors`` (tensors only), ``model.json`` and the
-        serving index ``index.npz`` (plain arrays)."""
+        serving index ``index.npz`` (plain arrays).
+
+        Args:
+            path: the folder; created if missing.
+        """
         fitted = self._require_fitted()
         folder = Path(path)
         save_checkpoint(fitted, folder)
@@ -592,7 +667,19 @@ class Recommender:
     @staticmethod
     def load(path: str | Path, store: GraphStore | None = None) -> "Recommender":
         """Load a folder written by :meth:`save` (no pickle anywhere). Serving reads the
-        saved index only; ``store`` is where new nodes go and explanations come from."""
+        saved index only.
+
+        Args:
+            path: the folder.
+            store: where new nodes go and explanations come from. (default: ``None``:
+                recommend only)
+
+        Returns:
+            The fitted recommender.
+
+        Raises:
+            CheckpointError: a file is missing or unreadable; the message says to train again.
+        """
         folder = Path(path)
         meta = read_meta(folder)
         if not (folder / _INDEX_FILE).is_file():

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: creates .venv if missing, installs the package with
-# its test extras, builds and starts the project's Neo4j (kgrec neo4j build: the Maven project shipped
-# in kg_recsys/assets, built under .kgrec/neo4j), runs pytest over tests/, and stops Neo4j again on
-# exit. Fails if anything fails, Neo4j's start included.
+# its test extras, builds the docs site (docs/, warnings are errors), builds and starts the
+# project's Neo4j (kgrec neo4j build: the Maven project shipped in kg_recsys/assets, built under
+# .kgrec/neo4j), runs pytest over tests/, and stops Neo4j again on exit. Fails if anything
+# fails, the docs build and Neo4j's start included.
 #
 #   bash scripts/test.sh [PYTEST ARGS...]     (default: tests notebooks --nbmake)
 #
@@ -24,6 +25,10 @@ export KGREC_NEO4J_URI="${KGREC_NEO4J_URI:-bolt://127.0.0.1:7687}"
 export KGREC_DATA_DIR="${KGREC_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 port="${KGREC_NEO4J_URI##*:}"
 port="${port%%/*}"
+
+echo "== docs site (Sphinx, warnings are errors)"
+# -E: read every page again, so a warning of an unchanged page is never hidden by the cache.
+.venv/bin/python -m sphinx -E -W --keep-going -b html docs docs/_build/html -q
 
 echo "== building the Neo4j server (Maven)"
 .venv/bin/kgrec neo4j build

@@ -267,9 +267,10 @@ def evaluate(
             (default: ``None``: no ``ild@K``)
 
     Returns:
-        ``{"protocol", "k", "users", "candidates", "split", "models": {name: {"recall@K", "ndcg@K",
-        "hit@K", "mrr@K", "precision@K", "coverage@K", "novelty@K"[, "cold_share@K"]}}, "seconds":
-        {name: {"fit", "score"}}}`` (``cold_share@K`` under ``hybrid``),
+        A result file's content, a dict with ``"protocol"``, ``"k"``, ``"users"``,
+        ``"candidates"``, ``"split"``, ``"models"`` (``{name: {"recall@K", "ndcg@K", "hit@K",
+        "mrr@K", "precision@K", "coverage@K", "novelty@K"[, "cold_share@K"]}}``, with
+        ``cold_share@K`` under ``hybrid``) and ``"seconds"`` (``{name: {"fit", "score"}}``),
         plus ``"training": {name: ...}`` for the scorers with a ``training_summary()`` method.
     """
     if k < 1:

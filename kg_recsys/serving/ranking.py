@@ -315,8 +315,8 @@ def serve_top_k(ranker: torch.nn.Module | None, index: ServingIndex, users: np.n
             ranker is skipped: a text-only user has no statistics).
 
     Returns:
-        ``(columns, scores)``, both ``[U, k]``: positions in ``items`` (``-1`` pads) and the
-        ranker's score (candidates) or recall score (the rest).
+        ``(columns, scores)``, both ``[U, k]``, the positions in ``items`` (``-1`` pads) and
+        the ranker's score (candidates) or recall score (the rest).
     """
     count = len(users) if user_vectors is None else len(user_vectors)
     columns = np.full((count, k), -1, np.int64)

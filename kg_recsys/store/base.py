@@ -20,18 +20,23 @@ EdgeType = tuple[str, str, str]  # (src_label, relation, dst_label)
 class NodeTable:
     """Nodes of one label, in a fixed order that every index array refers to."""
 
-    ids: np.ndarray  # str, shape [N]
-    text: np.ndarray  # str, "" where unknown, shape [N]
-    scenario: np.ndarray  # str, "" where none applies, shape [N]
+    #: ``[N]`` str: the node ids.
+    ids: np.ndarray
+    #: ``[N]`` str: each node's text, ``""`` where unknown.
+    text: np.ndarray
+    #: ``[N]`` str: each node's scenario, ``""`` where none applies.
+    scenario: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def index(self) -> dict[str, int]:
+        """``{id: row}`` of every node."""
         return {node_id: i for i, node_id in enumerate(self.ids.tolist())}
 
     @staticmethod
     def build(ids: Sequence[str], text: Sequence[str | None], scenario: Sequence[str | None]) -> "NodeTable":
+        """A table from parallel sequences, ``None`` text or scenario stored as ``""``."""
         return NodeTable(
             ids=np.asarray(list(ids), dtype=str) if len(ids) else np.zeros(0, dtype=str),
             text=np.asarray([t or "" for t in text], dtype=str) if len(ids) else np.zeros(0, dtype=str),
@@ -43,12 +48,18 @@ class NodeTable:
 class InteractionTable:
     """User-item interactions as parallel arrays (one row per INTERACTED relationship)."""
 
-    user: np.ndarray  # int64 index into GraphSnapshot.users
-    item: np.ndarray  # int64 index into GraphSnapshot.items
-    scenario: np.ndarray  # str
-    kind: np.ndarray  # str
-    weight: np.ndarray  # float32
-    timestamp: np.ndarray  # float64, NaN where unknown
+    #: ``[E]`` int64: rows of :attr:`GraphSnapshot.users`.
+    user: np.ndarray
+    #: ``[E]`` int64: rows of :attr:`GraphSnapshot.items`.
+    item: np.ndarray
+    #: ``[E]`` str: each interaction's scenario.
+    scenario: np.ndarray
+    #: ``[E]`` str: each interaction's kind (``"interaction"`` unless the data says).
+    kind: np.ndarray
+    #: ``[E]`` float32.
+    weight: np.ndarray
+    #: ``[E]`` float64 seconds, NaN where unknown.
+    timestamp: np.ndarray
 
     def __len__(self) -> int:
         return len(self.user)
@@ -62,11 +73,13 @@ class InteractionTable:
 
     @staticmethod
     def concat(parts: Sequence["InteractionTable"]) -> "InteractionTable":
+        """The rows of ``parts``, in order, as one table."""
         return InteractionTable(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                                   ("user", "item", "scenario", "kind", "weight", "timestamp")))
 
     @staticmethod
     def empty() -> "InteractionTable":
+        """A table without rows."""
         return InteractionTable(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype=str),
                                 np.zeros(0, dtype=str), np.zeros(0, np.float32), np.zeros(0, np.float64))
 
@@ -81,23 +94,55 @@ class GraphSnapshot:
     across the train, context and full graphs of one split.
     """
 
+    #: The ``User`` nodes; ``interactions.user`` and user-side ``relations`` index them.
     users: NodeTable
+    #: The ``Item`` nodes.
     items: NodeTable
+    #: The ``Entity`` nodes (KG entities and attribute values such as ``genre=Drama``).
     entities: NodeTable
+    #: Every INTERACTED relationship, as row indices into ``users`` and ``items``.
     interactions: InteractionTable
+    #: ``(src_label, relation, dst_label) -> (src_index, dst_index)``, two int64 arrays of
+    #: one length, for every relation but INTERACTED and RECOMMENDED.
     relations: dict[EdgeType, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def nodes(self, label: str) -> NodeTable:
+        """The node table of one label.
+
+        Args:
+            label: ``"User"``, ``"Item"`` or ``"Entity"``.
+
+        Returns:
+            :attr:`users`, :attr:`items` or :attr:`entities`.
+        """
         return {USER: self.users, ITEM: self.items, ENTITY: self.entities}[label]
 
     def with_interactions(self, interactions: InteractionTable) -> "GraphSnapshot":
+        """The same graph with other interactions (an evaluation split's training part).
+
+        Args:
+            interactions: rows indexing this snapshot's node tables.
+
+        Returns:
+            A new snapshot; the node tables and relations are shared, not copied.
+        """
         return replace(self, interactions=interactions)
 
     def scenarios(self) -> list[str]:
+        """The scenarios of the interactions.
+
+        Returns:
+            Their names, sorted, each once.
+        """
         return sorted(set(self.interactions.scenario.tolist()))
 
     # Saved with numpy's npz and allow_pickle=False: plain arrays, nothing executable.
     def save(self, path: str) -> None:
+        """Write the snapshot as one compressed ``.npz`` of plain arrays.
+
+        Args:
+            path: the file (numpy appends ``.npz`` if the name lacks it).
+        """
         arrays: dict[str, np.ndarray] = {}
         for name, table in (("users", self.users), ("items", self.items), ("entities", self.entities)):
             for column in ("ids", "text", "scenario"):
@@ -113,6 +158,14 @@ class GraphSnapshot:
 
     @staticmethod
     def load(path: str) -> "GraphSnapshot":
+        """Read a file written by :meth:`save` (``allow_pickle=False``).
+
+        Args:
+            path: the ``.npz`` file.
+
+        Returns:
+            The snapshot.
+        """
         with np.load(path, allow_pickle=False) as data:
             tables = {name: NodeTable(*(data[f"{name}.{c}"] for c in ("ids", "text", "scenario")))
                       for name in ("users", "items", "entities")}
@@ -131,6 +184,8 @@ class StoreConnectionError(ValueError):
 
 @dataclass(frozen=True)
 class Recommendation:
+    """One RECOMMENDED relationship: ``score`` and ``rank`` (1 = best) of ``item_id`` for ``user_id``."""
+
     user_id: str
     item_id: str
     score: float
@@ -147,47 +202,140 @@ class GraphStore(Protocol):
         """Create constraints and indexes (no-op where the backend has none)."""
 
     def upsert_nodes(self, label: str, rows: Sequence[NodeRow]) -> None:
-        """Create or update nodes by id; ``None`` text or scenario never erases a known value."""
+        """Create or update nodes by id; ``None`` text or scenario never erases a known value.
+
+        Args:
+            label: ``"User"``, ``"Item"`` or ``"Entity"``.
+            rows: ``{"id", "text", "scenario"}`` dicts (:class:`~kg_recsys.schema.NodeRow`;
+                only ``id`` is required).
+        """
 
     def upsert_interactions(self, rows: Sequence[InteractionRow]) -> None:
         """Create users, items and INTERACTED relationships, keyed by
-        :func:`kg_recsys.schema.interaction_key`."""
+        :func:`kg_recsys.schema.interaction_key`.
+
+        Args:
+            rows: ``{"user_id", "item_id", "scenario", "kind", "weight", "timestamp"}`` dicts
+                (:class:`~kg_recsys.schema.InteractionRow`; the ids are required).
+        """
 
     def upsert_relations(self, rows: Sequence[RelationRow]) -> None:
-        """Create endpoint nodes as needed and one relationship per (src, relation, dst)."""
+        """Create endpoint nodes as needed and one relationship per (src, relation, dst).
+
+        Args:
+            rows: ``{"src_label", "src_id", "relation", "dst_label", "dst_id"}`` dicts
+                (:class:`~kg_recsys.schema.RelationRow`).
+        """
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """``{"nodes": {label: n}, "relationships": {type: n}}``."""
+        """How many nodes and relationships the store holds.
+
+        Returns:
+            ``{"nodes": {label: n}, "relationships": {type: n}}``.
+        """
 
     def has_relationship(self, src_label: str, src_id: str, relation: str, dst_label: str, dst_id: str) -> bool:
-        """Whether that relationship exists, in either direction."""
+        """Whether that relationship exists, in either direction.
+
+        Args:
+            src_label: the label of one end.
+            src_id: its id.
+            relation: the relationship type.
+            dst_label: the label of the other end.
+            dst_id: its id.
+
+        Returns:
+            ``True`` if a ``relation`` relationship joins the two nodes.
+        """
 
     def delete_user(self, user_id: str) -> bool:
         """Remove a user node with every relationship it has (interactions, recommendations,
-        attributes) and its vectors; ``False`` if there was no such user."""
+        attributes) and its vectors.
+
+        Args:
+            user_id: the user's id.
+
+        Returns:
+            ``False`` if there was no such user.
+        """
         ...
 
     def snapshot(self) -> GraphSnapshot:
-        """Export the graph as arrays for training."""
+        """Export the graph as arrays for training.
+
+        Returns:
+            The whole graph, RECOMMENDED relationships left out.
+        """
 
     def write_vectors(self, label: str, ids: Sequence[str], vectors: np.ndarray, prop: str = "embedding") -> None:
-        """Store one vector per node as a property (and a vector index where supported)."""
+        """Store one vector per node as a property (and a vector index where supported).
+
+        Args:
+            label: the nodes' label.
+            ids: the nodes' ids.
+            vectors: one row per id.
+            prop: the property name. (default: ``"embedding"``)
+
+        Shapes:
+            ids: ``[N]``, vectors: ``[N, d]``.
+        """
 
     def similar_by_vector(self, label: str, vector: np.ndarray, k: int, prop: str = "embedding") -> list[tuple[str, float]]:
-        """Nearest nodes by cosine over the stored vectors, best first."""
+        """Nearest nodes by cosine over the stored vectors, best first.
+
+        Args:
+            label: the nodes' label.
+            vector: the query.
+            k: how many nodes.
+            prop: the property the vectors were written to. (default: ``"embedding"``)
+
+        Returns:
+            Up to ``k`` ``(id, score)`` pairs, with score ``(1 + cosine) / 2`` (the scale of
+            Neo4j's cosine vector index) in every store.
+
+        Shapes:
+            vector: ``[d]``, the size of the stored vectors.
+        """
 
     def replace_recommendations(self, model: str, recommendations: Iterable[Recommendation], at: str) -> None:
-        """Replace the RECOMMENDED relationships of ``model`` for the users in ``recommendations``."""
+        """Replace the RECOMMENDED relationships of ``model`` for the users in ``recommendations``.
+
+        Args:
+            model: the model's name; other models' recommendations are kept.
+            recommendations: the new ones; every user among them loses its earlier ones of
+                ``model``.
+            at: when they were made, an ISO 8601 time (stored on each relationship).
+        """
 
     def recommendations(self, user_id: str, model: str) -> list[Recommendation]:
-        """The stored RECOMMENDED relationships of one user, by rank."""
+        """The stored RECOMMENDED relationships of one user, by rank.
 
-    def close(self) -> None: ...
+        Args:
+            user_id: the user's id.
+            model: the model that wrote them.
+
+        Returns:
+            Best first; empty for an unknown user.
+        """
+
+    def close(self) -> None:
+        """Release what the store holds (a driver, a writer lock); it is not used after."""
 
 
 def open_store(uri: str = "memory", **kwargs) -> GraphStore:
-    """Open a store from a URI: ``memory`` (default folder), ``memory:PATH``, or
-    ``bolt://HOST:PORT`` / ``neo4j://HOST:PORT`` (password from ``KGREC_NEO4J_PASSWORD``)."""
+    """Open a store from a URI.
+
+    Args:
+        uri: ``memory`` (the folder ``.kgrec/graph``), ``memory:PATH``, or
+            ``bolt://HOST:PORT`` / ``neo4j://HOST:PORT`` (``+s`` for TLS; the password
+            from ``KGREC_NEO4J_PASSWORD``). (default: ``"memory"``)
+        **kwargs: passed to :class:`~kg_recsys.store.memory.MemoryStore` or
+            :class:`~kg_recsys.store.neo4j.Neo4jStore` (``user``, ``password``,
+            ``database``, ...).
+
+    Returns:
+        The store; close it with ``close()`` or use it as a context manager.
+    """
     if uri == "memory" or uri.startswith("memory:"):
         from kg_recsys.store.memory import MemoryStore
 

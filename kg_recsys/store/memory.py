@@ -36,7 +36,7 @@ from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, INTERACTED, ITEM, NODE_LABELS, RECOMMENDED, USER,
     InteractionRow, NodeRow, RelationRow, check_label, check_relation_name, check_scenario, interaction_key,
 )
-from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Recommendation
+from kg_recsys.store.base import GraphSnapshot, GraphStore, InteractionTable, NodeTable, Recommendation
 
 _LOG = "log.jsonl"
 _BASE = "base.jsonl"
@@ -52,7 +52,9 @@ class StoreLockedError(RuntimeError):
     """Another process holds the store's writer lock for longer than ``lock_timeout``."""
 
 
-class MemoryStore:
+# GraphStore is named as the base so that the methods carry the protocol's docstrings
+# (help(), the API reference); the protocol has no state and no behaviour to inherit.
+class MemoryStore(GraphStore):
     """networkx-backed :class:`~kg_recsys.store.base.GraphStore`.
 
     Args:
@@ -390,6 +392,15 @@ class MemoryStore:
         return False
 
     def node(self, label: str, node_id: str) -> dict | None:
+        """One node's properties.
+
+        Args:
+            label: ``"User"``, ``"Item"`` or ``"Entity"``.
+            node_id: the node's id.
+
+        Returns:
+            ``{"id", "text", "scenario"}``, or ``None`` if there is no such node.
+        """
         data = self.graph.nodes.get((label, node_id))
         return None if data is None else {"id": node_id, **data}
 

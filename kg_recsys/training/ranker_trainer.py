@@ -119,7 +119,7 @@ def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interactio
         progress: called as ``progress(epoch, check_score)`` after each epoch (a progress bar).
 
     Returns:
-        The ranker and a record of its training: ``epochs`` and ``checks`` run, the
+        The ranker and a record of its training, ``epochs`` and ``checks`` run, the
         ``kept_epoch``/``kept_step`` and ``kept_check`` (held-back Recall@20) of the state
         kept, ``untrained_check``, the recall order's score on the first view, and
         ``first_epoch_check``, the best trained state's score in the first epoch.
