@@ -1,0 +1,281 @@
+"""Explanations: the graph paths that tie a user to an item, their weights, a sentence over
+them, and a user's interests. Pure functions over a :class:`~kg_recsys.store.base.GraphSnapshot`,
+so :meth:`Recommender.explain <kg_recsys.recommender.Recommender.explain>` and
+``graphs/queries/why_recommended.cypher`` can be held to one definition.
+
+Path weights (the same in Python and in the Cypher query)::
+
+    content:       u -INTERACTED-> h -R-> e <-R- t      weight = w(u, h) / k(e)
+    collaborative: u -INTERACTED-> h <-INTERACTED- o -INTERACTED-> t
+                                                        weight = w(u, h) / k(o)
+    profile:       u -R1-> e <-R2- t                    weight = 1 / k(e)
+
+with ``h != t``, ``o != u``, ``w(u, h)`` the sum of the weights of u's interactions with h,
+``k(e)`` the number of Item -> e relationships and ``k(o)`` the number of distinct items o
+interacted with. A shared neighbour says more the fewer nodes it links (the
+resource-allocation index of link prediction, Zhou et al. 2009, weighted by how much the
+user engaged with the item the path starts from). Paths are ordered by weight (highest
+first), then kind, then their nodes as ``Label:id`` strings, then their relation types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kg_recsys.schema import ENTITY, INTERACTED, ITEM, SAME_AS, USER
+from kg_recsys.store.base import GraphSnapshot
+
+CONTENT, COLLABORATIVE, PROFILE = "content", "collaborative", "profile"
+
+
+@dataclass(frozen=True)
+class PathStep:
+    label: str
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ExplanationPath:
+    """``nodes[i]`` and ``nodes[i + 1]`` are joined by ``relations[i]``; ``forward[i]`` says
+    whether that relationship points from ``nodes[i]`` to ``nodes[i + 1]``; for an INTERACTED
+    hop, ``interaction_kinds[i]`` holds the kinds of those interactions (``()`` for others)."""
+
+    nodes: tuple[PathStep, ...]
+    relations: tuple[str, ...]
+    forward: tuple[bool, ...]
+    weight: float
+    #: ``content``, ``collaborative`` or ``profile`` (see the module docstring).
+    kind: str = ""
+    interaction_kinds: tuple[tuple[str, ...], ...] = ()
+
+    def __str__(self) -> str:
+        parts = [f"{self.nodes[0].label}:{self.nodes[0].id}"]
+        for step, relation, forward in zip(self.nodes[1:], self.relations, self.forward):
+            arrow = f"-[{relation}]->" if forward else f"<-[{relation}]-"
+            name = f" ({step.text[:40]})" if step.text else ""
+            parts.append(f"{arrow} {step.label}:{step.id}{name}")
+        return " ".join(parts)
+
+    def sentence(self) -> str:
+        """This path as a clause ("you rated "A", which shares the genre "B" with "C""): each
+        claim is one of its hops."""
+        return _clause(self)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    user_id: str
+    item_id: str
+    #: Dot product of the user and item vectors (the recall stage).
+    recall_score: float
+    #: The ranker's score for the pair (``None`` without a ranker).
+    rank_score: float | None
+    paths: tuple[ExplanationPath, ...] = field(default_factory=tuple)
+    #: The item's name (the first sentence of its text, else its id), for :meth:`text`.
+    item_name: str = ""
+
+    def text(self, max_paths: int = 2) -> str:
+        """The strongest ``max_paths`` paths as one sentence, every claim a hop of a path:
+        ``Because you rated "A", which shares the genre "B" with "C".`` Without paths, a
+        sentence saying that nothing in the graph ties the user to the item."""
+        if not self.paths:
+            name = self.item_name or self.item_id
+            return (f'No path in the graph ties user {self.user_id} to "{name}": the score comes from the '
+                    "vectors alone (text and learned features).")
+        clauses = [path.sentence() for path in self.paths[:max(1, max_paths)]]
+        return "Because " + "; and because ".join(clauses) + "."
+
+
+@dataclass(frozen=True)
+class Interest:
+    """An entity a user's history points at; ``weight`` is its share (see :func:`user_interests`)."""
+
+    entity_id: str
+    name: str
+    weight: float
+
+
+# ---------------------------------------------------------------------- names and templates
+_VERBS = {
+    "rating": "rated", "rate": "rated", "rated": "rated", "click": "clicked", "clicked": "clicked",
+    "view": "viewed", "viewed": "viewed", "purchase": "bought", "buy": "bought", "bought": "bought",
+    "play": "played", "listen": "listened to", "watch": "watched", "read": "read", "like": "liked",
+    "review": "reviewed", "interaction": "interacted with", "cart": "added to a cart",
+}
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "no", "vol"}
+
+
+def display_name(step: PathStep) -> str:
+    """A node's name from the store: an item's title (its text up to the first full stop), an
+    entity's text, else its id (an attribute entity's value, ``genre=Adventure`` -> ``Adventure``)."""
+    if step.label == USER:
+        return f"user {step.id}"
+    text = step.text.strip()
+    if step.label == ITEM and text:
+        start = 0
+        while (stop := text.find(". ", start)) >= 0:
+            word = text[:stop].rsplit(" ", 1)[-1]
+            if word.lower() not in _ABBREVIATIONS and len(word) > 1:
+                text = text[:stop]
+                break
+            start = stop + 2
+    if not text:
+        text = step.id.split("=", 1)[1] if step.label == ENTITY and "=" in step.id else step.id
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _verb(kinds: tuple[str, ...]) -> str:
+    verbs = list(dict.fromkeys(_VERBS.get(k.lower(), f'had a "{k}" interaction with') for k in kinds))
+    return " and ".join(verbs) or "interacted with"
+
+
+def _relation(relation: str) -> str:
+    """``film.film.genre`` -> ``genre``, ``age_group`` -> ``age group``."""
+    return relation.rsplit(".", 1)[-1].rsplit(":", 1)[-1].replace("_", " ")
+
+
+def _q(step: PathStep) -> str:
+    return f'"{display_name(step)}"'
+
+
+def _clause(path: ExplanationPath) -> str:
+    n, r, kinds = path.nodes, path.relations, path.interaction_kinds or ((),) * len(path.relations)
+    if path.kind == CONTENT:
+        if r[1] == SAME_AS:
+            return f"you {_verb(kinds[0])} {_q(n[1])}, which, like {_q(n[3])}, is {_q(n[2])} in the knowledge graph"
+        return f"you {_verb(kinds[0])} {_q(n[1])}, which shares the {_relation(r[1])} {_q(n[2])} with {_q(n[3])}"
+    if path.kind == COLLABORATIVE:
+        return (f"you {_verb(kinds[0])} {_q(n[1])}, and {display_name(n[2])}, who also {_verb(kinds[1])} it, "
+                f"{_verb(kinds[2])} {_q(n[3])}")
+    if path.kind == PROFILE:
+        return f"your {_relation(r[0])} is {_q(n[1])}, and {_q(n[2])} has the {_relation(r[1])} {_q(n[1])}"
+    # Any other shape: every hop in turn, in its own direction.
+    hops = []
+    for a, relation, b, forward in zip(n, r, n[1:], path.forward):
+        src, dst = (a, b) if forward else (b, a)
+        hops.append(f"{_q(src)} -{_relation(relation)}-> {_q(dst)}")
+    return ", ".join(hops)
+
+
+# ---------------------------------------------------------------------- path weights
+def _item_entity_links(snapshot: GraphSnapshot) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    return [(relation, a, b) for (src, relation, dst), (a, b) in sorted(snapshot.relations.items())
+            if src == ITEM and dst == ENTITY]
+
+
+def entity_item_degree(snapshot: GraphSnapshot) -> np.ndarray:
+    """``k(e)``: the number of Item -> e relationships of each entity, ``[entities]``."""
+    links = _item_entity_links(snapshot)
+    return np.bincount(np.concatenate([b for _, _, b in links] or [np.zeros(0, np.int64)]),
+                       minlength=len(snapshot.entities))
+
+
+def weighted_paths(snapshot: GraphSnapshot, user: int, item: int) -> list[tuple[float, str, tuple, tuple]]:
+    """Every explanation path from ``user`` to ``item`` (rows of the snapshot's tables) with its
+    weight, as ``(weight, kind, nodes, relations)``; ``nodes`` are ``(label, row)`` pairs.
+    Unordered; see the module docstring for the definition."""
+    inter = snapshot.interactions
+    mine = inter.user == user
+    w = np.bincount(inter.item[mine], weights=inter.weight[mine].astype(np.float64), minlength=len(snapshot.items))
+    history = np.unique(inter.item[mine])
+    history = history[history != item]
+    k_entity = entity_item_degree(snapshot)
+    found: list[tuple[float, str, tuple, tuple]] = []
+    in_history = np.zeros(len(snapshot.items), bool)
+    in_history[history] = True
+    links = _item_entity_links(snapshot)
+    target_entities: list[tuple[str, int]] = []
+    for relation, a, b in links:
+        wanted = b[a == item]
+        target_entities.extend((relation, int(e)) for e in wanted)
+        hit = in_history[a] & np.isin(b, wanted)
+        for h, e in zip(a[hit].tolist(), b[hit].tolist()):
+            found.append((w[h] / k_entity[e], CONTENT, ((USER, user), (ITEM, h), (ENTITY, e), (ITEM, item)),
+                          (INTERACTED, relation, relation)))
+    # Collaborative: (h, o) pairs with o != u interacting with both h and the target.
+    takers = np.unique(inter.user[inter.item == item])
+    takers = takers[takers != user]
+    if len(takers) and len(history):
+        theirs = np.isin(inter.user, takers)
+        pairs = np.unique(np.stack([inter.user[theirs], inter.item[theirs]], 1), axis=0)
+        k_user = np.bincount(pairs[:, 0], minlength=len(snapshot.users))
+        shared = pairs[in_history[pairs[:, 1]]]
+        for o, h in shared.tolist():
+            found.append((w[h] / k_user[o], COLLABORATIVE, ((USER, user), (ITEM, h), (USER, o), (ITEM, item)),
+                          (INTERACTED, INTERACTED, INTERACTED)))
+    # Profile: an entity the user links to and the target links to.
+    for (src, relation, dst), (a, b) in sorted(snapshot.relations.items()):
+        if src == USER and dst == ENTITY:
+            mine_entities = set(b[a == user].tolist())
+            for relation_t, e in target_entities:
+                if e in mine_entities:
+                    found.append((1.0 / k_entity[e], PROFILE, ((USER, user), (ENTITY, e), (ITEM, item)),
+                                  (relation, relation_t)))
+    return found
+
+
+def explanation_paths(snapshot: GraphSnapshot, user: int, item: int, max_paths: int) -> list[ExplanationPath]:
+    """The ``max_paths`` strongest of :func:`weighted_paths`, in the module docstring's order,
+    with their node texts and interaction kinds."""
+    found = weighted_paths(snapshot, user, item)
+    if not found:
+        return []
+    weights = np.array([f[0] for f in found])
+    # Only paths at or above the max_paths-th weight can be kept: sort those by the full key.
+    cut = np.sort(weights)[::-1][min(max_paths, len(weights)) - 1]
+    keep = [f for f, w in zip(found, weights) if w >= cut]
+
+    def ids(nodes):
+        return [f"{label}:{snapshot.nodes(label).ids[row]}" for label, row in nodes]
+
+    keep.sort(key=lambda f: (-f[0], f[1], ids(f[2]), list(f[3])))
+    inter = snapshot.interactions
+    paths = []
+    for weight, kind, nodes, relations in keep[:max_paths]:
+        steps = tuple(PathStep(label, str(snapshot.nodes(label).ids[row]), str(snapshot.nodes(label).text[row]))
+                      for label, row in nodes)
+        forward = {CONTENT: (True, True, False), COLLABORATIVE: (True, False, True), PROFILE: (True, False)}[kind]
+        kinds = []
+        for (a, b), relation, fwd in zip(zip(nodes, nodes[1:]), relations, forward):
+            if relation == INTERACTED:
+                (_, u), (_, i) = (a, b) if fwd else (b, a)
+                kinds.append(tuple(sorted(set(inter.kind[(inter.user == u) & (inter.item == i)].tolist()))))
+            else:
+                kinds.append(())
+        paths.append(ExplanationPath(steps, relations, forward, float(weight), kind, tuple(kinds)))
+    return paths
+
+
+# ---------------------------------------------------------------------- interests
+def user_interests(snapshot: GraphSnapshot, user: int, k: int) -> list[Interest]:
+    """The ``k`` entities a user's history points at most, by
+
+    ``interest(u, e) = sum_h w(u, h) * n(h, e) / n(h)  /  sum_h w(u, h)``
+
+    over the items h the user interacted with that link to at least one entity: ``w(u, h)``
+    is the sum of the weights of u's interactions with h, ``n(h, e)`` the number of h -> e
+    relationships and ``n(h)`` all of h's Item -> Entity relationships. Each item spreads the
+    user's engagement evenly over its links, so the weights sum to 1 and an entity shared by
+    much of the history scores high. Ties go by entity id.
+    """
+    inter = snapshot.interactions
+    mine = inter.user == user
+    w = np.bincount(inter.item[mine], weights=inter.weight[mine].astype(np.float64), minlength=len(snapshot.items))
+    links = _item_entity_links(snapshot)
+    a = np.concatenate([x for _, x, _ in links] or [np.zeros(0, np.int64)])
+    b = np.concatenate([y for _, _, y in links] or [np.zeros(0, np.int64)])
+    n_links = np.bincount(a, minlength=len(snapshot.items))
+    touched = np.zeros(len(snapshot.items), bool)
+    touched[np.unique(inter.item[mine])] = True
+    linked = touched & (n_links > 0)
+    total = w[linked].sum()
+    use = linked[a]
+    if not use.any() or total <= 0:
+        return []
+    scores = np.bincount(b[use], weights=w[a[use]] / n_links[a[use]], minlength=len(snapshot.entities)) / total
+    ids = snapshot.entities.ids
+    best = sorted(np.flatnonzero(scores > 0).tolist(), key=lambda e: (-scores[e], ids[e]))[:k]
+    return [Interest(str(ids[e]), display_name(PathStep(ENTITY, str(ids[e]), str(snapshot.entities.text[e]))),
+                     float(scores[e])) for e in best]
