@@ -172,79 +172,129 @@ def entity_item_degree(snapshot: GraphSnapshot) -> np.ndarray:
                        minlength=len(snapshot.entities))
 
 
-def weighted_paths(snapshot: GraphSnapshot, user: int, item: int) -> list[tuple[float, str, tuple, tuple]]:
-    """Every explanation path from ``user`` to ``item`` (rows of the snapshot's tables) with its
-    weight, as ``(weight, kind, nodes, relations)``; ``nodes`` are ``(label, row)`` pairs.
-    Unordered; see the module docstring for the definition."""
+_KINDS = (COLLABORATIVE, CONTENT, PROFILE)  # in sort order
+#: Per kind: the labels of its nodes and the directions of its hops.
+_SHAPES = {COLLABORATIVE: ((USER, ITEM, USER, ITEM), (True, False, True)),
+           CONTENT: ((USER, ITEM, ENTITY, ITEM), (True, True, False)),
+           PROFILE: ((USER, ENTITY, ITEM), (True, False))}
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """Every path from one user to one item, as parallel arrays: ``kind`` indexes ``_KINDS``,
+    ``first`` and ``second`` are the rows of the nodes between the user and the item (h, e;
+    h, o; e and -1), ``relations`` indexes ``names`` for the two hops that are not fixed."""
+
+    weight: np.ndarray
+    kind: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    relation_a: np.ndarray
+    relation_b: np.ndarray
+    names: list[str]
+
+
+def _candidates(snapshot: GraphSnapshot, user: int, item: int) -> _Candidates:
     inter = snapshot.interactions
     mine = inter.user == user
     w = np.bincount(inter.item[mine], weights=inter.weight[mine].astype(np.float64), minlength=len(snapshot.items))
-    history = np.unique(inter.item[mine])
-    history = history[history != item]
-    k_entity = entity_item_degree(snapshot)
-    found: list[tuple[float, str, tuple, tuple]] = []
     in_history = np.zeros(len(snapshot.items), bool)
-    in_history[history] = True
-    links = _item_entity_links(snapshot)
-    target_entities: list[tuple[str, int]] = []
-    for relation, a, b in links:
+    in_history[inter.item[mine]] = True
+    in_history[item] = False
+    k_entity = entity_item_degree(snapshot)
+    names = [INTERACTED]
+    parts = []  # (weight, kind, first, second, relation_a, relation_b)
+
+    def add(weight, kind, first, second, relation_a, relation_b):
+        n = len(weight)
+        parts.append((weight, np.full(n, kind), first, second, np.full(n, relation_a), np.full(n, relation_b)))
+
+    target_entities: list[tuple[int, np.ndarray]] = []
+    for relation, a, b in _item_entity_links(snapshot):
         wanted = b[a == item]
-        target_entities.extend((relation, int(e)) for e in wanted)
+        if not len(wanted):
+            continue
+        names.append(relation)
+        r = len(names) - 1
+        target_entities.append((r, wanted))
         hit = in_history[a] & np.isin(b, wanted)
-        for h, e in zip(a[hit].tolist(), b[hit].tolist()):
-            found.append((w[h] / k_entity[e], CONTENT, ((USER, user), (ITEM, h), (ENTITY, e), (ITEM, item)),
-                          (INTERACTED, relation, relation)))
-    # Collaborative: (h, o) pairs with o != u interacting with both h and the target.
+        h, e = a[hit], b[hit]
+        add(w[h] / k_entity[e], 1, h, e, r, r)
+    # Collaborative: the (h, o) pairs with o != u interacting with both h and the target.
     takers = np.unique(inter.user[inter.item == item])
     takers = takers[takers != user]
-    if len(takers) and len(history):
+    if len(takers) and in_history.any():
         theirs = np.isin(inter.user, takers)
-        pairs = np.unique(np.stack([inter.user[theirs], inter.item[theirs]], 1), axis=0)
-        k_user = np.bincount(pairs[:, 0], minlength=len(snapshot.users))
-        shared = pairs[in_history[pairs[:, 1]]]
-        for o, h in shared.tolist():
-            found.append((w[h] / k_user[o], COLLABORATIVE, ((USER, user), (ITEM, h), (USER, o), (ITEM, item)),
-                          (INTERACTED, INTERACTED, INTERACTED)))
-    # Profile: an entity the user links to and the target links to.
+        n_items = len(snapshot.items)
+        pairs = np.unique(inter.user[theirs] * n_items + inter.item[theirs])  # distinct (o, item)
+        o_all, h_all = pairs // n_items, pairs % n_items
+        k_user = np.bincount(o_all, minlength=len(snapshot.users))
+        shared = in_history[h_all]
+        o, h = o_all[shared], h_all[shared]
+        add(w[h] / k_user[o], 0, h, o, 0, 0)
+    # Profile: an entity that both the user and the target link to.
     for (src, relation, dst), (a, b) in sorted(snapshot.relations.items()):
         if src == USER and dst == ENTITY:
-            mine_entities = set(b[a == user].tolist())
-            for relation_t, e in target_entities:
-                if e in mine_entities:
-                    found.append((1.0 / k_entity[e], PROFILE, ((USER, user), (ENTITY, e), (ITEM, item)),
-                                  (relation, relation_t)))
-    return found
+            mine_entities = b[a == user]
+            if not len(mine_entities):
+                continue
+            names.append(relation)
+            r_user = len(names) - 1
+            for r_item, wanted in target_entities:
+                e = np.intersect1d(mine_entities, wanted)
+                add(1.0 / k_entity[e], 2, e, np.full(len(e), -1), r_user, r_item)
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return _Candidates(np.zeros(0), empty, empty, empty, empty, empty, names)
+    columns = [np.concatenate(c) for c in zip(*parts)]
+    return _Candidates(columns[0].astype(np.float64), *(c.astype(np.int64) for c in columns[1:]), names=names)
+
+
+def _id_rank(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The sort rank of ``ids[rows]`` among themselves (string order, as Cypher's ORDER BY)."""
+    if not len(rows):
+        return rows
+    return np.unique(ids[np.maximum(rows, 0)], return_inverse=True)[1].reshape(-1)
 
 
 def explanation_paths(snapshot: GraphSnapshot, user: int, item: int, max_paths: int) -> list[ExplanationPath]:
-    """The ``max_paths`` strongest of :func:`weighted_paths`, in the module docstring's order,
-    with their node texts and interaction kinds."""
-    found = weighted_paths(snapshot, user, item)
-    if not found:
+    """The ``max_paths`` strongest paths from ``user`` to ``item`` (rows of the snapshot's
+    tables), in the module docstring's order, with their node texts and interaction kinds."""
+    c = _candidates(snapshot, user, item)
+    if not len(c.weight):
         return []
-    weights = np.array([f[0] for f in found])
-    # Only paths at or above the max_paths-th weight can be kept: sort those by the full key.
-    cut = np.sort(weights)[::-1][min(max_paths, len(weights)) - 1]
-    keep = [f for f, w in zip(found, weights) if w >= cut]
-
-    def ids(nodes):
-        return [f"{label}:{snapshot.nodes(label).ids[row]}" for label, row in nodes]
-
-    keep.sort(key=lambda f: (-f[0], f[1], ids(f[2]), list(f[3])))
+    # Within one kind every position holds one label, so comparing the 'Label:id' lists is
+    # comparing the ids position by position; the first position differs in label between kinds.
+    first_rank = np.zeros(len(c.weight), np.int64)
+    second_rank = np.zeros(len(c.weight), np.int64)
+    for k, kind in enumerate(_KINDS):
+        at = c.kind == k
+        labels = _SHAPES[kind][0]
+        first_rank[at] = _id_rank(snapshot.nodes(labels[1]).ids, c.first[at])
+        if kind != PROFILE:
+            second_rank[at] = _id_rank(snapshot.nodes(labels[2]).ids, c.second[at])
+    name_rank = np.unique(np.asarray(c.names, dtype=str), return_inverse=True)[1].reshape(-1)  # equal names tie
+    order = np.lexsort((name_rank[c.relation_b], name_rank[c.relation_a], second_rank, first_rank, c.kind,
+                        -c.weight))[:max_paths]
     inter = snapshot.interactions
     paths = []
-    for weight, kind, nodes, relations in keep[:max_paths]:
+    for n in order.tolist():
+        kind = _KINDS[c.kind[n]]
+        labels, forward = _SHAPES[kind]
+        rows = (user, int(c.first[n]), int(c.second[n]), item) if kind != PROFILE else (user, int(c.first[n]), item)
         steps = tuple(PathStep(label, str(snapshot.nodes(label).ids[row]), str(snapshot.nodes(label).text[row]))
-                      for label, row in nodes)
-        forward = {CONTENT: (True, True, False), COLLABORATIVE: (True, False, True), PROFILE: (True, False)}[kind]
+                      for label, row in zip(labels, rows))
+        a, b = c.names[c.relation_a[n]], c.names[c.relation_b[n]]
+        relations = (INTERACTED, INTERACTED, INTERACTED) if kind == COLLABORATIVE else \
+            (INTERACTED, a, b) if kind == CONTENT else (a, b)
         kinds = []
-        for (a, b), relation, fwd in zip(zip(nodes, nodes[1:]), relations, forward):
+        for (la, ra), (lb, rb), relation in zip(zip(labels, rows), zip(labels[1:], rows[1:]), relations):
             if relation == INTERACTED:
-                (_, u), (_, i) = (a, b) if fwd else (b, a)
+                u, i = (ra, rb) if la == USER else (rb, ra)
                 kinds.append(tuple(sorted(set(inter.kind[(inter.user == u) & (inter.item == i)].tolist()))))
             else:
                 kinds.append(())
-        paths.append(ExplanationPath(steps, relations, forward, float(weight), kind, tuple(kinds)))
+        paths.append(ExplanationPath(steps, relations, forward, float(c.weight[n]), kind, tuple(kinds)))
     return paths
 
 
