@@ -376,10 +376,12 @@ class MemoryStore(GraphStore):
 
     def fill_item_scenarios(self) -> int:
         rows = []
+        # networkx's own dict: through in_edges() or the .pred view this took 7-10 s on ml-1m, 2.5 s here.
+        predecessors = self.graph._pred
         for key, data in self.graph.nodes(data=True):
             if key[0] == ITEM and data.get("scenario") is None:
-                counts = Counter(d["scenario"] for _, _, d in self.graph.in_edges(key, data=True)
-                                 if d["type"] == INTERACTED)
+                counts = Counter(edge["scenario"] for by_key in predecessors[key].values()
+                                 for edge in by_key.values() if edge["type"] == INTERACTED)
                 if counts:
                     rows.append([ITEM, key[1], None, min(counts, key=lambda s: (-counts[s], s))])
         if rows:
