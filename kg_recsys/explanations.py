@@ -31,23 +31,32 @@ CONTENT, COLLABORATIVE, PROFILE = "content", "collaborative", "profile"
 
 @dataclass(frozen=True)
 class PathStep:
+    """One node of a path, as the store holds it."""
+
+    #: ``User``, ``Item`` or ``Entity``.
     label: str
+    #: The node's id.
     id: str
+    #: The node's text in the store (``""`` where it has none).
     text: str
 
 
 @dataclass(frozen=True)
 class ExplanationPath:
-    """``nodes[i]`` and ``nodes[i + 1]`` are joined by ``relations[i]``; ``forward[i]`` says
-    whether that relationship points from ``nodes[i]`` to ``nodes[i + 1]``; for an INTERACTED
-    hop, ``interaction_kinds[i]`` holds the kinds of those interactions (``()`` for others)."""
+    """A path in the graph from a user to an item: ``nodes[i]`` and ``nodes[i + 1]`` are
+    joined by ``relations[i]``, a relationship that exists in the store."""
 
+    #: The nodes from the user to the item.
     nodes: tuple[PathStep, ...]
+    #: The relationship type of each hop (``len(nodes) - 1`` of them).
     relations: tuple[str, ...]
+    #: Per hop, whether its relationship points from ``nodes[i]`` to ``nodes[i + 1]``.
     forward: tuple[bool, ...]
+    #: The path's weight, as the module docstring defines it (the Cypher query's ``weight``).
     weight: float
     #: ``content``, ``collaborative`` or ``profile`` (see the module docstring).
     kind: str = ""
+    #: Per hop, the kinds of its interactions (``("rating",)``) for INTERACTED, else ``()``.
     interaction_kinds: tuple[tuple[str, ...], ...] = ()
 
     def __str__(self) -> str:
@@ -59,27 +68,44 @@ class ExplanationPath:
         return " ".join(parts)
 
     def sentence(self) -> str:
-        """This path as a clause ("you rated "A", which shares the genre "B" with "C""): each
-        claim is one of its hops."""
+        """This path as a clause (``you rated "A", which shares the genre "B" with "C"``), from
+        the template of its kind; each claim is one of its hops.
+
+        Returns:
+            The clause, without a capital or a full stop.
+        """
         return _clause(self)
 
 
 @dataclass(frozen=True)
 class Explanation:
+    """Why an item scores as it does for a user: the two stages' scores and the graph paths
+    that tie them (:meth:`Recommender.explain <kg_recsys.recommender.Recommender.explain>`)."""
+
+    #: The user.
     user_id: str
+    #: The item.
     item_id: str
     #: Dot product of the user and item vectors (the recall stage).
     recall_score: float
     #: The ranker's score for the pair (``None`` without a ranker).
     rank_score: float | None
+    #: The strongest paths, strongest first.
     paths: tuple[ExplanationPath, ...] = field(default_factory=tuple)
     #: The item's name (the first sentence of its text, else its id), for :meth:`text`.
     item_name: str = ""
 
     def text(self, max_paths: int = 2) -> str:
-        """The strongest ``max_paths`` paths as one sentence, every claim a hop of a path:
-        ``Because you rated "A", which shares the genre "B" with "C".`` Without paths, a
-        sentence saying that nothing in the graph ties the user to the item."""
+        """The strongest paths as one sentence, every claim a hop of a path:
+        ``Because you rated "A", which shares the genre "B" with "C".``
+
+        Args:
+            max_paths: how many paths the sentence names. (default: ``2``)
+
+        Returns:
+            The sentence; without paths, one saying that nothing in the graph ties the user
+            to the item.
+        """
         if not self.paths:
             name = self.item_name or self.item_id
             return (f'No path in the graph ties user {self.user_id} to "{name}": the score comes from the '
@@ -90,10 +116,13 @@ class Explanation:
 
 @dataclass(frozen=True)
 class Interest:
-    """An entity a user's history points at; ``weight`` is its share (see :func:`user_interests`)."""
+    """An entity a user's history points at (see :func:`user_interests`)."""
 
+    #: The entity's id (``genre=Adventure``).
     entity_id: str
+    #: Its name: the entity's text, else the value in its id.
     name: str
+    #: Its share of the user's interaction weight; all of a user's interests sum to 1.
     weight: float
 
 

@@ -516,6 +516,17 @@ class Recommender:
         where ``w(u, h)`` sums the weights of u's interactions with h, ``k(e)`` counts the
         Item -> e relationships and ``k(o)`` the distinct items o interacted with. Ties are
         ordered by kind, then node ids, then relation types.
+
+        Args:
+            user_id: a user the model knows.
+            item_id: an item the model knows.
+            max_paths: how many paths to keep, at most 10,000. (default: ``5``)
+
+        Returns:
+            An :class:`~kg_recsys.explanations.Explanation`.
+
+        Raises:
+            KeyError: an unknown user or item, or one no longer in the store.
         """
         self._require_fitted()
         _check_k(max_paths, "max_paths", 10_000)
@@ -545,6 +556,14 @@ class Recommender:
         each item spreads the user's interaction weight evenly over its entity links
         (``n(h, e)`` of its ``n(h)``), so the weights of all entities sum to 1
         (:func:`~kg_recsys.explanations.user_interests`).
+
+        Args:
+            user_id: a user in the store.
+            k: how many entities, at most 10,000. (default: ``10``)
+
+        Returns:
+            Up to ``k`` :class:`~kg_recsys.explanations.Interest`, highest weight first (ties
+            by entity id); none when no item of the history links to an entity.
 
         Raises:
             KeyError: the store has no such user.

@@ -364,6 +364,8 @@ for item, score in zip(ids.tolist(), scores.tolist()):
 explanation = rec.explain(user, str(ids[0]))
 for path in explanation.paths[:3]:
     print(f"{path.weight:.2f}  {path}")
+print(explanation.text())
+print("interests:", ", ".join(f"{i.name} ({i.weight:.2f})" for i in rec.interests(user, k=5)))
 """),
     md("""
 ## A film nobody has rated yet
