@@ -287,8 +287,18 @@ def _id_rank(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def explanation_paths(snapshot: GraphSnapshot, user: int, item: int, max_paths: int) -> list[ExplanationPath]:
-    """The ``max_paths`` strongest paths from ``user`` to ``item`` (rows of the snapshot's
-    tables), in the module docstring's order, with their node texts and interaction kinds."""
+    """The strongest paths from a user to an item, in the module docstring's order (weight,
+    then kind, node ids and relation types), with their node texts and interaction kinds.
+
+    Args:
+        snapshot: the graph.
+        user: the user's row in ``snapshot.users``.
+        item: the item's row in ``snapshot.items``.
+        max_paths: how many paths to keep.
+
+    Returns:
+        Up to ``max_paths`` :class:`ExplanationPath`, strongest first.
+    """
     c = _candidates(snapshot, user, item)
     if not len(c.weight):
         return []
@@ -337,7 +347,16 @@ def user_interests(snapshot: GraphSnapshot, user: int, k: int) -> list[Interest]
     is the sum of the weights of u's interactions with h, ``n(h, e)`` the number of h -> e
     relationships and ``n(h)`` all of h's Item -> Entity relationships. Each item spreads the
     user's engagement evenly over its links, so the weights sum to 1 and an entity shared by
-    much of the history scores high. Ties go by entity id.
+    much of the history scores high.
+
+    Args:
+        snapshot: the graph.
+        user: the user's row in ``snapshot.users``.
+        k: how many entities to keep.
+
+    Returns:
+        Up to ``k`` :class:`Interest`, highest weight first (ties by entity id); none when no
+        item of the history links to an entity.
     """
     inter = snapshot.interactions
     mine = inter.user == user
