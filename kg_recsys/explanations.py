@@ -182,10 +182,15 @@ def _clause(path: ExplanationPath) -> str:
         return f"your {_relation(r[0])} is {_q(n[1])}, and {_q(n[2])} has the {_relation(r[1])} {_q(n[1])}"
     # Any other shape: every hop in turn, in its own direction.
     hops = []
-    for a, relation, b, forward in zip(n, r, n[1:], path.forward):
+    for a, relation, b, forward, kind in zip(n, r, n[1:], path.forward, kinds):
         src, dst = (a, b) if forward else (b, a)
-        hops.append(f"{_q(src)} -{_relation(relation)}-> {_q(dst)}")
+        word = _verb(kind) if relation == INTERACTED else f"-{_relation(relation)}->"
+        hops.append(f"{_name(src)} {word} {_name(dst)}")
     return ", ".join(hops)
+
+
+def _name(step: PathStep) -> str:
+    return display_name(step) if step.label == USER else _q(step)
 
 
 # ---------------------------------------------------------------------- path weights

@@ -16,7 +16,8 @@ import re
 import pytest
 
 from kg_recsys.explanations import (
-    COLLABORATIVE, CONTENT, PROFILE, Explanation, PathStep, display_name, explanation_paths, user_interests,
+    COLLABORATIVE, CONTENT, PROFILE, Explanation, ExplanationPath, PathStep, display_name, explanation_paths,
+    user_interests,
 )
 from kg_recsys.schema import ENTITY, INTERACTED, ITEM, SAME_AS, USER
 from kg_recsys.store.memory import MemoryStore
@@ -141,3 +142,17 @@ def test_interests_by_hand(graph):
     assert weights == pytest.approx({"director=Spielberg": (1 + 2 / 3) / 3, "genre=Adventure": (2 / 3) / 3,
                                      "country=US": (2 / 3) / 3})
     assert user_interests(snapshot, snapshot.users.index()["u4"], k=10) == []  # its item links to nothing
+
+
+def test_templates_for_a_same_as_path_and_any_other_shape():
+    user, a, t = PathStep(USER, "u1", ""), PathStep(ITEM, "A", "Star Wars. A film."), PathStep(ITEM, "T", "Star Wars")
+    work = PathStep(ENTITY, "m.0dyb1", "Star Wars (1977)")
+    same = ExplanationPath((user, a, work, t), (INTERACTED, SAME_AS, SAME_AS), (True, True, False), 1.0, CONTENT,
+                           (("purchase",), (), ()))
+    assert same.sentence() == 'you bought "Star Wars", which, like "Star Wars", is "Star Wars (1977)" in the knowledge graph'
+    # A shape without a template says each hop in its own direction; an unknown interaction
+    # kind is named as it is.
+    other = ExplanationPath((user, a, work), (INTERACTED, "film.film.sequel"), (True, False), 1.0, "",
+                            (("binge",), ()))
+    assert other.sentence() == ('user u1 had a "binge" interaction with "Star Wars", '
+                                '"Star Wars (1977)" -sequel-> "Star Wars"')
