@@ -149,7 +149,8 @@ def test_templates_for_a_same_as_path_and_any_other_shape():
     work = PathStep(ENTITY, "m.0dyb1", "Star Wars (1977)")
     same = ExplanationPath((user, a, work, t), (INTERACTED, SAME_AS, SAME_AS), (True, True, False), 1.0, CONTENT,
                            (("purchase",), (), ()))
-    assert same.sentence() == 'you bought "Star Wars", which, like "Star Wars", is "Star Wars (1977)" in the knowledge graph'
+    assert same.sentence() == ('you bought "Star Wars", which, like "Star Wars", is "Star Wars (1977)" in the '
+                               'knowledge graph')
     # A shape without a template says each hop in its own direction; an unknown interaction
     # kind is named as it is.
     other = ExplanationPath((user, a, work), (INTERACTED, "film.film.sequel"), (True, False), 1.0, "",
