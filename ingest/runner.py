@@ -1,6 +1,7 @@
 """Stream a source's canonical rows into a GraphStore, in batches, idempotently.
 
-Order: nodes, then interactions, then relations, each in batches of ``batch_size``.
+Order: nodes, then interactions, then relations, each in batches of ``batch_size``; then
+items without a scenario take their interactions' (:meth:`GraphStore.fill_item_scenarios`).
 Every batch is one store write; the stores MERGE, so running the same ingestion again
 changes no count, and a run that crashed is completed by running it again (every batch a
 store acknowledged is durable; the re-run re-sends the rest).
@@ -27,7 +28,7 @@ from ingest.base import IngestError, Rejects, Source, batched
 log = logging.getLogger("ingest")
 
 #: Bump when a reader changes what it produces, so cached snapshots are rebuilt.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: items get their interactions' scenario
 DEFAULT_CACHE_DIR = ".kgrec/cache"
 RDF_SUFFIXES = {".ttl": "turtle", ".nt": "nt"}
 
@@ -177,6 +178,8 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
             for batch in batched(_unique(reader.relations(rejects), _relation_key, stats), batch_size):
                 store.upsert_relations(batch)
                 advance(len(batch))
+            # Items that no file gave a scenario get the one their interactions are in.
+            store.fill_item_scenarios()
         finally:
             if total is not None:
                 reader.on_lines = None

@@ -14,7 +14,6 @@ Example (the demo dataset ships with the package, no download needed)::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -22,9 +21,12 @@ import numpy as np
 import torch
 
 from kg_recsys.config import RecommenderConfig
+from kg_recsys.explanations import (  # noqa: F401  (Explanation* are re-exported here)
+    Explanation, ExplanationPath, Interest, PathStep, display_name, explanation_paths, user_interests,
+)
 from kg_recsys.model import CheckpointError, FittedModel, load_checkpoint, read_meta, save_checkpoint
 from kg_recsys.schema import (
-    DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, INTERACTED, ITEM, SAME_AS, USER, attribute_entity_id, check_id, check_relation_name,
+    DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, attribute_entity_id, check_id, check_relation_name,
 )
 from kg_recsys.serving import ServingIndex, build_index, rank_candidates, top_k
 from kg_recsys.serving.diversity import mmr_order
@@ -50,43 +52,6 @@ class UnknownUserError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-@dataclass(frozen=True)
-class PathStep:
-    label: str
-    id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ExplanationPath:
-    """``nodes[i]`` and ``nodes[i + 1]`` are joined by ``relations[i]``; ``forward[i]`` says
-    whether that relationship points from ``nodes[i]`` to ``nodes[i + 1]``."""
-
-    nodes: tuple[PathStep, ...]
-    relations: tuple[str, ...]
-    forward: tuple[bool, ...]
-    weight: float
-
-    def __str__(self) -> str:
-        parts = [f"{self.nodes[0].label}:{self.nodes[0].id}"]
-        for step, relation, forward in zip(self.nodes[1:], self.relations, self.forward):
-            arrow = f"-[{relation}]->" if forward else f"<-[{relation}]-"
-            name = f" ({step.text[:40]})" if step.text else ""
-            parts.append(f"{arrow} {step.label}:{step.id}{name}")
-        return " ".join(parts)
-
-
-@dataclass(frozen=True)
-class Explanation:
-    user_id: str
-    item_id: str
-    #: Dot product of the user and item vectors (the recall stage).
-    recall_score: float
-    #: The ranker's score for the pair (``None`` without a ranker).
-    rank_score: float | None
-    paths: tuple[ExplanationPath, ...] = field(default_factory=tuple)
 
 
 class Recommender:
@@ -539,7 +504,30 @@ class Recommender:
     def explain(self, user_id: str, item_id: str, max_paths: int = 5) -> Explanation:
         """The graph paths that tie ``user_id`` to ``item_id``, strongest first, with the
         score split into its recall and ranking parts. Every hop is a relationship that
-        exists in the store."""
+        exists in the store; :meth:`Explanation.text` says it in words.
+
+        Path weights are graph-only and the same as ``graphs/queries/why_recommended.cypher``
+        returns (see :mod:`kg_recsys.explanations`):
+
+        - content ``u -INTERACTED-> h -R-> e <-R- item``: ``w(u, h) / k(e)``;
+        - collaborative ``u -INTERACTED-> h <-INTERACTED- o -INTERACTED-> item``: ``w(u, h) / k(o)``;
+        - profile ``u -R1-> e <-R2- item``: ``1 / k(e)``;
+
+        where ``w(u, h)`` sums the weights of u's interactions with h, ``k(e)`` counts the
+        Item -> e relationships and ``k(o)`` the distinct items o interacted with. Ties are
+        ordered by kind, then node ids, then relation types.
+
+        Args:
+            user_id: a user the model knows.
+            item_id: an item the model knows.
+            max_paths: how many paths to keep, at most 10,000. (default: ``5``)
+
+        Returns:
+            An :class:`~kg_recsys.explanations.Explanation`.
+
+        Raises:
+            KeyError: an unknown user or item, or one no longer in the store.
+        """
         self._require_fitted()
         _check_k(max_paths, "max_paths", 10_000)
         if user_id not in self._user_row:
@@ -555,68 +543,36 @@ class Recommender:
         users, items = self.snapshot.users.index(), self.snapshot.items.index()
         if user_id not in users or item_id not in items:
             raise KeyError(f"user {user_id!r} or item {item_id!r} is no longer in the store")
-        paths = self._paths(users[user_id], items[item_id], max_paths)
-        return Explanation(user_id, item_id, recall_score, rank_score, tuple(paths))
+        row = items[item_id]
+        paths = explanation_paths(self.snapshot, users[user_id], row, max_paths)
+        name = display_name(PathStep(ITEM, item_id, str(self.snapshot.items.text[row])))
+        return Explanation(user_id, item_id, recall_score, rank_score, tuple(paths), name)
 
-    def _step(self, label: str, row: int) -> PathStep:
-        table = self.snapshot.nodes(label)
-        return PathStep(label, str(table.ids[row]), str(table.text[row]))
+    def interests(self, user_id: str, k: int = 10) -> list[Interest]:
+        """The ``k`` entities (attribute values, KG nodes) that ``user_id``'s history in the
+        store points at most, as :class:`~kg_recsys.explanations.Interest` (entity id, name,
+        weight), highest first. The weight of entity e is
+        ``sum_h w(u, h) * n(h, e) / n(h)`` over the user's items h, divided by ``sum_h w(u, h)``:
+        each item spreads the user's interaction weight evenly over its entity links
+        (``n(h, e)`` of its ``n(h)``), so the weights of all entities sum to 1
+        (:func:`~kg_recsys.explanations.user_interests`).
 
-    def _paths(self, u: int, i: int, max_paths: int) -> list[ExplanationPath]:
-        snap = self.snapshot
-        inter = snap.interactions
-        history = np.unique(inter.item[inter.user == u])
-        history = history[history != i]
-        # The snapshot's item rows, in index rows (an item added since has no vector: zero).
-        rows = np.array([self._item_row.get(item, -1) for item in snap.items.ids.tolist()], np.int64)
-        item_vectors = torch.nn.functional.normalize(self.index.item_vectors[torch.from_numpy(np.maximum(rows, 0))],
-                                                     dim=-1) * torch.from_numpy(rows >= 0)[:, None]
-        closeness = (item_vectors[torch.from_numpy(history)] @ item_vectors[i]).numpy() if len(history) else []
-        weight = dict(zip(history.tolist(), np.asarray(closeness, dtype=float).tolist()))
-        user_step, target = self._step(USER, u), self._step(ITEM, i)
-        # Item -> entity links (attributes, SAME_AS) of the target and of the history.
-        links: dict[int, list[tuple[str, int]]] = {}
-        for (src, relation, dst), (a, b) in snap.relations.items():
-            if src == ITEM and dst == ENTITY:
-                for item, entity in zip(a.tolist(), b.tolist()):
-                    links.setdefault(item, []).append((relation, entity))
-        target_links = links.get(i, [])
-        degree = np.bincount(np.concatenate([b for (s, _, d), (_, b) in snap.relations.items()
-                                             if s == ITEM and d == ENTITY] or [np.zeros(0, np.int64)]),
-                             minlength=len(snap.entities))
-        paths = []
-        for h, closeness_h in weight.items():
-            history_step = self._step(ITEM, h)
-            shared = {(r, e) for r, e in links.get(h, [])} & set(target_links)
-            for relation, entity in shared:
-                # Rarer shared entities say more (an idf-like weight).
-                strength = closeness_h + 1.0 / np.log2(2 + degree[entity])
-                paths.append(ExplanationPath((user_step, history_step, self._step(ENTITY, entity), target),
-                                             (INTERACTED, relation, relation), (True, True, False), strength))
-        # Collaborative paths: user -> history item <- other user -> target.
-        takers = set(inter.user[inter.item == i].tolist()) - {u}
-        if takers:
-            for h in sorted(weight, key=weight.get, reverse=True)[:20]:
-                for other in sorted(takers & set(inter.user[inter.item == h].tolist()))[:2]:
-                    paths.append(ExplanationPath((user_step, self._step(ITEM, h), self._step(USER, other), target),
-                                                 (INTERACTED, INTERACTED, INTERACTED), (True, False, True),
-                                                 weight[h]))
-        # User attribute / relation paths: user -> entity <- item (a shared attribute).
-        for (src, relation, dst), (a, b) in snap.relations.items():
-            if src == USER and dst == ENTITY:
-                mine = set(b[a == u].tolist())
-                for relation_i, entity in target_links:
-                    if entity in mine:
-                        paths.append(ExplanationPath((user_step, self._step(ENTITY, entity), target),
-                                                     (relation, relation_i), (True, False), 1.0))
-        paths.sort(key=lambda p: -p.weight)
-        unique, seen = [], set()
-        for path in paths:
-            key = tuple((s.label, s.id) for s in path.nodes)
-            if key not in seen:
-                seen.add(key)
-                unique.append(path)
-        return unique[:max_paths]
+        Args:
+            user_id: a user in the store.
+            k: how many entities, at most 10,000. (default: ``10``)
+
+        Returns:
+            Up to ``k`` :class:`~kg_recsys.explanations.Interest`, highest weight first (ties
+            by entity id); none when no item of the history links to an entity.
+
+        Raises:
+            KeyError: the store has no such user.
+        """
+        _check_k(k, "k", 10_000)
+        users = self.snapshot.users.index()
+        if user_id not in users:
+            raise KeyError(f"unknown user {user_id!r}: not in the store")
+        return user_interests(self.snapshot, users[user_id], k)
 
     # ------------------------------------------------------------------ write-back
     def write_back(self, k: int = 10, model: str = "kg_recsys", at: str | None = None) -> int:

@@ -101,6 +101,15 @@ for path in explanation.paths:
     print(f"{path.weight:.2f}  {path}")
 assert explanation.paths
 """),
+    md("""
+The same paths in words (each claim is a hop of a path), and what the user's history points
+at in the graph: each interacted item spreads its interaction weight over its entities.
+"""),
+    code("""
+print(explanation.text())
+for interest in rec.interests("u001", k=5):
+    print(f"{interest.weight:.3f}  {interest.name}  ({interest.entity_id})")
+"""),
     md("## Save and load (safetensors + JSON, no pickle)"),
     code("""
 folder = tempfile.mkdtemp()
@@ -268,7 +277,7 @@ for r in run("user_neighbourhood", user="u001", limit=12):
     code("""
 top = rows[0]["item"]
 for r in run("why_recommended", user="u001", item=top, model="kg_recsys", limit=6):
-    print(f"{r['kind']:13} {r['strength']:.3f}  " + " ".join(
+    print(f"{r['kind']:13} {r['weight']:.3f}  " + " ".join(
         f"{n} -[{rel}]-" for n, rel in zip(r["nodes"], r["relations"])) + " " + r["nodes"][-1])
 """),
     md("""
@@ -356,6 +365,8 @@ for item, score in zip(ids.tolist(), scores.tolist()):
 explanation = rec.explain(user, str(ids[0]))
 for path in explanation.paths[:3]:
     print(f"{path.weight:.2f}  {path}")
+print(explanation.text())
+print("interests:", ", ".join(f"{i.name} ({i.weight:.2f})" for i in rec.interests(user, k=5)))
 """),
     md("""
 ## A film nobody has rated yet

@@ -116,12 +116,36 @@ def test_why_recommended_paths_exist(trained):
     rows = run(driver, "why_recommended", user="u002", item=top["item"], model=MODEL, limit=10)
     assert rows, "no path explains the top recommendation"
     assert {r["rank"] for r in rows} == {1}
-    assert [r["strength"] for r in rows] == sorted((r["strength"] for r in rows), reverse=True)
+    assert [r["weight"] for r in rows] == sorted((r["weight"] for r in rows), reverse=True)
     for r in rows:
         nodes = [n.split(":", 1) for n in r["nodes"]]
         assert nodes[0] == ["User", "u002"] and nodes[-1] == ["Item", top["item"]]
         for (la, a), relation, (lb, b) in zip(nodes, r["relations"], nodes[1:]):
             assert store.has_relationship(la, a, relation, lb, b)
+
+
+def test_why_recommended_equals_explain(trained):
+    """One definition of path weights: the query returns exactly the paths, order and weights
+    of ``Recommender.explain`` on the same graph (every path, not only the head)."""
+    from kg_recsys import Recommender
+
+    driver, store, model_dir, _ = trained
+    recommender = Recommender.load(model_dir, store)
+    pairs = [(user, r["item"]) for user in ("u001", "u002", "u150")
+             for r in run(driver, "top_k_recommended", user=user, model=MODEL, k=2)]
+    pairs.append(("u001", COLD))  # not recommended: no rank, paths through its genre only
+    kinds = set()
+    for user, item in pairs:
+        paths = recommender.explain(user, item, max_paths=10_000).paths
+        rows = run(driver, "why_recommended", user=user, item=item, model=MODEL, limit=10_000)
+        assert [(r["kind"], r["nodes"], r["relations"]) for r in rows] == \
+            [(p.kind, [f"{s.label}:{s.id}" for s in p.nodes], list(p.relations)) for p in paths], (user, item)
+        np.testing.assert_allclose([r["weight"] for r in rows], [p.weight for p in paths], rtol=1e-12)
+        limited = run(driver, "why_recommended", user=user, item=item, model=MODEL, limit=5)
+        assert [r["nodes"] for r in limited] == [[f"{s.label}:{s.id}" for s in p.nodes]
+                                                 for p in recommender.explain(user, item, max_paths=5).paths]
+        kinds |= {p.kind for p in paths}
+    assert {"content", "collaborative"} <= kinds
 
 
 def test_cold_item_neighbours(trained):

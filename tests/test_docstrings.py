@@ -21,9 +21,8 @@ import ingest
 import ingest.frames
 import kg_recsys
 
-#: Left to the engineer who is rewriting ``Recommender.explain`` and its result classes; take
-#: them out of this set when their docstrings are written.
-EXEMPT = {"Explanation", "ExplanationPath", "Recommender.explain"}
+#: Names whose docstrings are still being written (none now: keep it empty).
+EXEMPT: set[str] = set()
 
 ARRAY_TYPES = re.compile(r"\b(ndarray|Tensor)\b")
 SECTION = re.compile(r"^(\w[\w ]*):\s*$")

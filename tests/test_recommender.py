@@ -16,6 +16,7 @@ import torch
 from ingest import ingest_source
 from kg_recsys import MemoryStore, Recommender, RecommenderConfig, UnknownUserError
 from kg_recsys.model import CheckpointError
+from kg_recsys.schema import ENTITY, ITEM
 
 CONFIG = {"train": {"epochs": 3, "progress": False}}
 HORROR = ("genre=ghost story", "genre=slasher")
@@ -239,6 +240,37 @@ def test_explain_paths_exist_in_the_store(fitted):
     assert checked >= 9 * 2
     with pytest.raises(KeyError):
         fitted.explain("u001", "no-such-item")
+
+
+def test_explanation_text_names_only_nodes_of_its_paths(fitted):
+    import re
+
+    from kg_recsys.explanations import display_name
+
+    for user in ("u001", "u002"):
+        item = str(fitted.recommend(user, k=1)[0][0])
+        explanation = fitted.explain(user, item, max_paths=3)
+        text = explanation.text(max_paths=3)
+        assert text.startswith("Because ") and text.count("because") == len(explanation.paths) - 1
+        names = {display_name(step) for path in explanation.paths for step in path.nodes}
+        assert set(re.findall(r'"([^"]+)"', text)) <= names
+        assert explanation.item_name in names
+
+
+def test_interests_follow_the_history(fitted):
+    interests = fitted.interests("u001", k=5)
+    assert len(interests) == 5
+    weights = [i.weight for i in interests]
+    assert weights == sorted(weights, reverse=True) and 0 < sum(weights) <= 1 + 1e-9
+    snapshot = fitted.snapshot
+    history = set(snapshot.items.ids[snapshot.interactions.item[snapshot.interactions.user
+                                                                == snapshot.users.index()["u001"]]].tolist())
+    for interest in interests:  # every interest is linked from an item of the history
+        assert any(fitted.store.has_relationship(ITEM, h, r, ENTITY, interest.entity_id)
+                   for h in history for (s, r, d) in snapshot.relations if s == ITEM and d == ENTITY)
+    assert sum(i.weight for i in fitted.interests("u001", k=10_000)) == pytest.approx(1.0)
+    with pytest.raises(KeyError, match="unknown user"):
+        fitted.interests("nobody")
 
 
 # ---------------------------------------------------------------------- cold start

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
         _say("6. one explanation")
         best, _ = recommender.recommend(shown[0], k=1)
-        print(format_explanation(recommender.explain(shown[0], str(best[0]))))
+        print(format_explanation(recommender.explain(shown[0], str(best[0])), recommender.interests(shown[0], k=5)))
 
         _say("7. write back (vectors + RECOMMENDED) to the store")
         written = recommender.write_back(k=10)

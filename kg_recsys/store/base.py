@@ -227,6 +227,16 @@ class GraphStore(Protocol):
                 (:class:`~kg_recsys.schema.RelationRow`).
         """
 
+    def fill_item_scenarios(self) -> int:
+        """Give every item without a scenario the one where most of its interactions are (a
+        tie goes to the first name in sort order), as the model reads an item's scenario;
+        items with a scenario, and items without interactions, are left as they are.
+        Idempotent; ingestion runs it after the interactions.
+
+        Returns:
+            The number of items given a scenario.
+        """
+
     def counts(self) -> dict[str, dict[str, int]]:
         """How many nodes and relationships the store holds.
 

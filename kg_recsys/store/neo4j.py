@@ -286,6 +286,18 @@ class Neo4jStore:
             deleted = session.execute_write(lambda tx: tx.run(query, {"id": user_id}).single()[0])
         return bool(deleted)
 
+    #: Items without a scenario take the busiest one of their interactions (ties: by name).
+    _FILL_ITEM_SCENARIOS = (
+        f"MATCH (i:{_q(ITEM)}) WHERE i.scenario IS NULL "
+        f"CALL (i) {{ MATCH (:{_q(USER)})-[r:{_q(INTERACTED)}]->(i) WITH r.scenario AS s, count(*) AS n "
+        "ORDER BY n DESC, s LIMIT 1 RETURN s } "
+        "SET i.scenario = s RETURN count(i)")
+
+    def fill_item_scenarios(self) -> int:
+        self._ready()
+        with self._session() as session:
+            return session.execute_write(lambda tx: tx.run(self._FILL_ITEM_SCENARIOS).single()[0])
+
     # ----------------------------------------------------------------- reads
     def counts(self) -> dict[str, dict[str, int]]:
         # Single-label and single-type counts are answered from Neo4j's count store.

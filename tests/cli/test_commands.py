@@ -102,10 +102,14 @@ def test_explain_prints_scores_and_paths(trained):
     code, out, _ = kgrec("explain", "u003", item, "--store", store, "--model-dir", model)
     assert code == 0
     assert "recall score" in out and "ranking score" in out and "User:u003 -[INTERACTED]->" in out
-    code, out, _ = kgrec("explain", "u003", item, "--store", store, "--model-dir", model, "--json", "--max-paths", "2")
+    assert "  in words: Because " in out and "  interests of u003: " in out
+    code, out, _ = kgrec("explain", "u003", item, "--store", store, "--model-dir", model, "--json", "--max-paths", "2",
+                         "--interests", "3")
     result = json.loads(out)
     assert code == 0 and 1 <= len(result["paths"]) <= 2
     assert result["paths"][0]["nodes"][-1]["id"] == item
+    assert result["text"].startswith("Because ") and len(result["interests"]) == 3
+    assert result["paths"][0]["kind"] in ("content", "collaborative", "profile")
 
 
 @pytest.mark.parametrize("argv, message", [

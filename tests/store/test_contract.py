@@ -142,6 +142,40 @@ def test_none_text_does_not_erase(store):
     assert items["i1"] == ("Toy Story", "movie")
 
 
+def test_items_take_the_scenario_of_their_interactions(store):
+    # Issue 23, item 9: an item no file gave a scenario gets the busiest scenario of its
+    # interactions (a tie: the first by name), as the model reads it.
+    store.upsert_nodes(ITEM, [{"id": "i1", "scenario": "movie"}, {"id": "n1"}, {"id": "n2"}, {"id": "n3"}])
+    store.upsert_interactions([
+        {"user_id": "u1", "item_id": "i1", "scenario": "book", "timestamp": 1},  # i1 keeps its own
+        {"user_id": "u1", "item_id": "n1", "scenario": "book", "timestamp": 2},
+        {"user_id": "u2", "item_id": "n1", "scenario": "music", "timestamp": 3},
+        {"user_id": "u3", "item_id": "n1", "scenario": "music", "timestamp": 4},
+        {"user_id": "u1", "item_id": "n2", "scenario": "music", "timestamp": 5},
+        {"user_id": "u2", "item_id": "n2", "scenario": "book", "timestamp": 6},
+        {"user_id": "u2", "item_id": "n4", "timestamp": 7},  # created by its interaction: "default"
+    ])
+    assert store.fill_item_scenarios() == 3
+    assert store.fill_item_scenarios() == 0  # idempotent
+    items = {node_id: scenario for node_id, _, scenario in canonical(store.snapshot())["nodes"][ITEM]}
+    assert items == {"i1": "movie", "n1": "music", "n2": "book", "n3": "", "n4": "default"}
+    assert store.node(ITEM, "n1")["scenario"] == "music"
+    store.upsert_nodes(ITEM, [{"id": "n1", "scenario": "video"}])  # a file's scenario still wins
+    store.upsert_interactions([{"user_id": "u9", "item_id": "n1", "scenario": "music", "timestamp": 8}])
+    assert store.fill_item_scenarios() == 0 and store.node(ITEM, "n1")["scenario"] == "video"
+
+
+def test_ingest_gives_items_their_interactions_scenario(store, tmp_path):
+    from ingest import ingest_source
+
+    (tmp_path / "interactions.csv").write_text("user_id,item_id,scenario\nu1,a,books\nu2,a,books\nu1,b,movies\n"
+                                               "u1,c,movies\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text("item_id,text,scenario\na,Dune,\nb,Alien,\nc,Heat,books\n", encoding="utf-8")
+    ingest_source(tmp_path, store, progress=False)
+    assert {node_id: scenario for node_id, _, scenario in canonical(store.snapshot())["nodes"][ITEM]} == \
+        {"a": "books", "b": "movies", "c": "books"}  # c's own scenario, not its interactions'
+
+
 @pytest.mark.parametrize("relation", [INJECTION, "", "1abc", "has space", "a" * 129, "bad`tick"])
 def test_unsafe_relation_names_are_rejected_before_writing(store, relation):
     load(store)
