@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -61,6 +62,9 @@ def ensure_export(model_path: str, root: str, model_key: str, progress: bool) ->
         return folder / MODEL_FILE, False
     Path(root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".export-"))
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide a shared export from other users
+    if progress:
+        print(f"exporting the text model to ONNX, once (about 15 s): {folder}", file=sys.stderr, flush=True)
     try:
         _export(model_path, staging, progress)
         (staging / "settings.json").write_text(json.dumps({"model_path": model_path, "model_key": model_key,
