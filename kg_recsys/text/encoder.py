@@ -1,5 +1,6 @@
 """Sentence vectors from a pretrained transformer: mean pooling, L2 normalisation,
-length-sorted batches and an on-disk cache keyed by (model, text hash).
+length-sorted batches and an on-disk cache keyed by (model, backend, text hash). The model
+runs in torch or, faster, in ONNX Runtime (:mod:`kg_recsys.text.onnx_backend`).
 
 The cache is SQLite (in the standard library, crash-safe, no pickle): a second run over
 the same texts encodes nothing.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -17,6 +20,29 @@ import numpy as np
 import torch
 
 from kg_recsys.config import TextConfig
+from kg_recsys.threads import torch_threads
+
+log = logging.getLogger(__name__)
+#: Texts per forward pass when ``[text] batch_size`` is unset: ONNX Runtime was faster on
+#: smaller batches (benchmarks/text_encoder.py), torch on larger ones.
+DEFAULT_BATCH_SIZE = {"torch": 128, "onnx": 32}
+
+
+def resolve_backend(backend: str) -> str:
+    """``"torch"`` or ``"onnx"`` for a ``[text] backend`` setting; ``"auto"`` picks onnx when
+    its packages are installed, else torch with a one-line note."""
+    if backend == "torch":
+        return "torch"
+    from kg_recsys.text.onnx_backend import missing_packages
+
+    missing = missing_packages()
+    if not missing:
+        return "onnx"
+    hint = f"{', '.join(missing)} not installed (pip install 'kg-recsys[fast]')"
+    if backend == "onnx":
+        raise RuntimeError(f"[text] backend = 'onnx' needs {hint}; or set backend = 'torch'")
+    log.warning("text encoder: torch backend, %s for the faster onnx one", hint)
+    return "torch"
 
 
 def default_model_path() -> str:
@@ -84,7 +110,8 @@ class TextEncoder:
     """Encode texts into L2-normalised vectors with a Hugging Face encoder.
 
     Args:
-        config: :class:`~kg_recsys.config.TextConfig`. (default: ``TextConfig()``)
+        config: :class:`~kg_recsys.config.TextConfig`; ``config.backend`` picks torch or
+            ONNX Runtime. (default: ``TextConfig()``)
         progress: show a progress bar when more than ``config.progress_threshold`` texts miss
             the cache; ``False`` for logs (``kgrec evaluate --no-progress``). (default: ``True``)
 
@@ -94,7 +121,7 @@ class TextEncoder:
     """
 
     def __init__(self, config: TextConfig | None = None, progress: bool = True) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         self.config = config or TextConfig()
         self.progress = progress
@@ -102,26 +129,56 @@ class TextEncoder:
         if not Path(self.model_path).is_dir():
             raise FileNotFoundError(f"text model folder {self.model_path!r} does not exist; set [text] model_path "
                                     "to a local Hugging Face model folder (config.json, tokenizer, weights)")
+        self.backend = resolve_backend(self.config.backend)
+        self.batch_size = self.config.batch_size or DEFAULT_BATCH_SIZE[self.backend]
+        self.model: torch.nn.Module | None = None
+        self._session = None
+        #: The ONNX file in use, and whether this construction exported it (``None``/``False``
+        #: for torch).
+        self.onnx_file: Path | None = None
+        self.exported = False
         with _transformers_progress(progress):
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
-            self.model = AutoModel.from_pretrained(self.model_path, local_files_only=True).eval()
-        self.dim = int(self.model.config.hidden_size)
+            self.dim = int(AutoConfig.from_pretrained(self.model_path, local_files_only=True).hidden_size)
+            if self.backend == "torch":
+                self.model = AutoModel.from_pretrained(self.model_path, local_files_only=True).eval()
+        if self.backend == "onnx":
+            from kg_recsys.text import onnx_backend
+
+            self.onnx_file, self.exported = onnx_backend.ensure_export(
+                self.model_path, self.config.onnx_dir, self._weights_key(), progress)
+            self._session = onnx_backend.OnnxSession(self.onnx_file, self.config.threads or torch.get_num_threads())
         self.model_key = self._model_key()
         self._cache = _VectorCache(self.config.cache_dir, self.model_key) if self.config.cache_dir else None
         #: How many texts went through the model (the cache makes repeated runs cost 0).
         self.encoded_count = 0
 
     def __repr__(self) -> str:
-        return f"TextEncoder(model={self.model_path!r}, dim={self.dim}, cache={self.config.cache_dir!r})"
+        return (f"TextEncoder(model={self.model_path!r}, backend={self.backend!r}, dim={self.dim}, "
+                f"cache={self.config.cache_dir!r})")
 
-    def _model_key(self) -> str:
+    def _weights_digest(self) -> "hashlib._Hash":
         # Model identity = its config plus the size of its weights: cheap, and changes when
         # the weights are swapped; the folder path alone would not.
         digest = hashlib.sha256(Path(self.model_path, "config.json").read_bytes())
         for name in sorted(os.listdir(self.model_path)):
             if name.endswith((".safetensors", ".bin")):
                 digest.update(f"{name}:{os.path.getsize(os.path.join(self.model_path, name))}".encode())
+        return digest
+
+    def _weights_key(self) -> str:
+        return self._weights_digest().hexdigest()[:16]
+
+    def _model_key(self) -> str:
+        """The vector cache's key: model, truncation and backend. Torch keeps the key it had
+        before there were backends, so existing caches stay valid; ONNX vectors (cosine
+        >= 0.99, not equal) get their own key and are never mixed with torch's."""
+        digest = self._weights_digest()
         digest.update(str(self.config.max_length).encode())
+        if self.backend == "onnx":
+            from kg_recsys.text.onnx_backend import EXPORT_SETTINGS
+
+            digest.update(("onnx:" + json.dumps(EXPORT_SETTINGS, sort_keys=True)).encode())
         return digest.hexdigest()[:16]
 
     @staticmethod
@@ -156,20 +213,28 @@ class TextEncoder:
 
     @torch.inference_mode()
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        with torch_threads(self.config.threads if self.backend == "torch" else None):
+            return self._encode_batches(texts)
+
+    def _encode_batches(self, texts: list[str]) -> np.ndarray:
         # Sorting by length keeps padding (wasted compute) small within each batch.
         # A vector's last bits can move with its batch (docs/results.md);
         # the cache keeps each text's first vector, so repeats read the same one.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         result = np.zeros((len(texts), self.dim), dtype=np.float32)
-        batches = range(0, len(texts), self.config.batch_size)
+        batches = range(0, len(texts), self.batch_size)
         if self.progress and len(texts) > self.config.progress_threshold:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="encoding text", unit="batch")
         for start in batches:
-            index = order[start:start + self.config.batch_size]
+            index = order[start:start + self.batch_size]
             tokens = self.tokenizer([texts[i] for i in index], padding=True, truncation=True,
-                                    max_length=self.config.max_length, return_tensors="pt")
+                                    max_length=self.config.max_length,
+                                    return_tensors="np" if self._session else "pt")
+            if self._session:  # the ONNX graph pools and normalises itself (onnx_backend._Pooled)
+                result[index] = self._session(tokens)
+                continue
             hidden = self.model(**tokens).last_hidden_state
             mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
