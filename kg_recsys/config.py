@@ -49,8 +49,9 @@ class TextConfig:
     #: the process changed it).
     threads: int | None = None
     #: Folder of the ONNX exports, one sub-folder per model and export settings, written once
-    #: (atomically) and reused by every later run and process.
-    onnx_dir: str = ".kgrec/text-onnx"
+    #: (atomically) and reused by every later run, process and project of this user (``~``
+    #: is the home folder).
+    onnx_dir: str = "~/.cache/kg-recsys/text-onnx"
 
     def __post_init__(self) -> None:
         _check(self.batch_size is None or self.batch_size > 0, "text", "batch_size", "must be positive")

@@ -146,7 +146,7 @@ class TextEncoder:
             from kg_recsys.text import onnx_backend
 
             self.onnx_file, self.exported = onnx_backend.ensure_export(
-                self.model_path, self.config.onnx_dir, self._weights_key(), progress)
+                self.model_path, os.path.expanduser(self.config.onnx_dir), self._weights_key(), progress)
             self._session = onnx_backend.OnnxSession(self.onnx_file, self.config.threads or torch.get_num_threads())
         self.model_key = self._model_key()
         self._cache = _VectorCache(self.config.cache_dir, self.model_key) if self.config.cache_dir else None
