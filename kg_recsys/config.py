@@ -110,6 +110,16 @@ class TrainConfig:
     #: Early stopping on validation Recall@K after this many epochs without improvement.
     patience: int = 5
     seed: int = 0
+    #: Above this many message-passing edges in the training graph (every edge type,
+    #: reverses included), each step trains on the sampled neighbourhoods of its batch
+    #: (``fanout``) instead of the whole graph, so a step's memory follows the batch and
+    #: the fan-out, not the graph. ``0`` always samples. Validation and the final vectors
+    #: stay full-graph forward passes without gradients.
+    sampled_above_edges: int = 20_000_000
+    #: Sampled training: incoming edges kept per node and edge type at each hop (hop 1,
+    #: the batch's users and items, first); ``-1`` keeps all. The last entry repeats for a
+    #: model with more layers than entries.
+    fanout: tuple[int, ...] = (20, 10)
     #: Bitwise-reproducible runs (PyTorch's deterministic kernels; parallel scatter on CPU
     #: otherwise sums in a varying order). Users of GDS complain when a seed is not enough.
     deterministic: bool = True
@@ -127,6 +137,12 @@ class TrainConfig:
         _check(self.loss in ("bpr", "softmax"), "train", "loss", "must be 'bpr' or 'softmax'")
         _check(self.negatives > 0, "train", "negatives", "must be positive")
         _check(self.temperature > 0, "train", "temperature", "must be positive")
+        _check(self.sampled_above_edges >= 0, "train", "sampled_above_edges", "must be >= 0")
+        fanout = self.fanout if isinstance(self.fanout, (list, tuple)) else ()
+        _check(len(fanout) > 0 and all(type(k) is int and (k > 0 or k == -1) for k in fanout), "train", "fanout",
+               "must be a non-empty list of positive integers or -1 (all neighbours)")
+        # TOML and JSON give a list; the dataclass is frozen and hashable, so a tuple.
+        object.__setattr__(self, "fanout", tuple(fanout))
 
 
 @dataclass(frozen=True)
