@@ -86,6 +86,8 @@ class TrainConfig:
     #: epoch's cost would grow with the square of the graph; with a fixed step count it
     #: grows linearly. On ml-1m (900k interactions, 110 steps of 8192), 14 steps of 65,536
     #: reached validation recall@20 0.2821 (in 28 epochs) where 8192 had 0.2718 after 14.
+    #: Sampled training (``sampled_above_edges``) keeps ``batch_size``: its steps cost what
+    #: they sample.
     max_steps_per_epoch: int = 20
     lr: float = 1e-2
     weight_decay: float = 1e-6

@@ -84,6 +84,9 @@ class GNNTrainer:
     :meth:`train_epoch` is the loop; the early stopping around it is the caller's.
     """
 
+    #: The sampler of sampled training; ``None``: full-graph steps.
+    sampler: NeighbourSampler | None = None
+
     def __init__(self, model: KGRecGNN, graph: GraphSnapshot, layout: GraphLayout, features: dict[str, Tensor],
                  config: TrainConfig, generator: torch.Generator) -> None:
         self.model, self.layout, self.config, self.features = model, layout, config, features
@@ -114,7 +117,6 @@ class GNNTrainer:
             et: to_adjacency(ei, self.num_nodes[et[0]], self.num_nodes[et[2]], dst_sorted=True)
             for et, ei in self.interaction_edges.items()}}
         self.num_edges = sum(int(data[et].edge_index.size(1)) for et in layout.edge_types)
-        self.sampler = None
         if self.num_edges > config.sampled_above_edges:
             fanout = config.fanout + config.fanout[-1:] * max(0, model.num_layers - len(config.fanout))
             # The sampler reads the full adjacency (kept for validation): no second copy.
@@ -231,8 +233,11 @@ class GNNTrainer:
             return self.model(self.features, index, self.full_adjacency)
 
     def batch_size(self) -> int:
-        """``[train] batch_size``, or larger where an epoch would take more than
-        ``[train] max_steps_per_epoch`` steps."""
+        """``[train] batch_size``, or larger where a full-graph epoch would take more than
+        ``[train] max_steps_per_epoch`` steps. A sampled step costs what its batch samples,
+        so sampled training keeps the configured batch (and its memory bound)."""
+        if self.sampler is not None:
+            return self.config.batch_size
         return max(self.config.batch_size, -(-self.pairs.size(1) // self.config.max_steps_per_epoch))
 
     def train_epoch(self) -> dict[str, float]:

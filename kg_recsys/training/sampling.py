@@ -82,17 +82,27 @@ class NeighbourSampler:
     def __init__(self, adjacency: dict[EdgeType, Tensor], num_nodes: dict[str, int], fanout: tuple[int, ...]) -> None:
         self.rows = {et: (a.crow_indices(), a.col_indices()) for et, a in adjacency.items()}
         self.fanout = tuple(fanout)
-        # Global -> subgraph id, -1 outside it; reset after each sample, so a step costs
-        # what it samples, not the graph's size.
+        # Global -> subgraph id, -1 outside it, reset after each sample; and a mark per node
+        # for de-duplicating ids (torch.unique sorts: half of a sampled step on ml-1m).
         self._local = {t: torch.full((n,), -1, dtype=torch.long) for t, n in num_nodes.items()}
+        self._mark = {t: torch.zeros(n, dtype=torch.bool) for t, n in num_nodes.items()}
+
+    def _unique(self, node_type: str, ids: Tensor) -> Tensor:
+        """The distinct ``ids``, ascending."""
+        mark = self._mark[node_type]
+        mark[ids] = True
+        unique = mark.nonzero(as_tuple=True)[0]
+        mark[unique] = False
+        return unique
 
     def sample(self, seeds: dict[str, Tensor], generator: torch.Generator) -> Subgraph:
         nodes = {t: [torch.zeros(0, dtype=torch.long)] for t in self._local}
         seed_index, frontier = {}, {}
         for node_type, ids in seeds.items():
-            unique, seed_index[node_type] = torch.unique(ids, return_inverse=True)
+            unique = self._unique(node_type, ids)
             nodes[node_type], frontier[node_type] = [unique], unique
             self._local[node_type][unique] = torch.arange(unique.numel())
+            seed_index[node_type] = self._local[node_type][ids]
         count = {t: ids[0].numel() for t, ids in nodes.items()}
         found: dict[EdgeType, list[tuple[Tensor, Tensor]]] = {}
         for fanout in self.fanout:
@@ -109,9 +119,9 @@ class NeighbourSampler:
                 reached.setdefault(edge_type[0], []).append(sources)
             frontier = {}
             for node_type, parts in reached.items():
-                candidates = torch.unique(torch.cat(parts))
+                candidates = torch.cat(parts)
                 local = self._local[node_type]
-                new = candidates[local[candidates] < 0]
+                new = self._unique(node_type, candidates[local[candidates] < 0])
                 local[new] = torch.arange(count[node_type], count[node_type] + new.numel())
                 count[node_type] += new.numel()
                 nodes[node_type].append(new)
