@@ -1,4 +1,6 @@
 """Neighbour-sampled GNN training: the sampler, the switch, and a sampled fit."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -106,6 +108,8 @@ def test_sampled_training_is_chosen_above_the_edge_threshold_only(demo):
     sampled = _trainer(demo, sampled_above_edges=edges - 1, fanout=[5])
     assert sampled.sampler is not None and sampled.sampler.fanout == (5, 5)  # the last entry repeats per layer
     assert TrainConfig(fanout=[4, -1]).fanout == (4, -1)
+    config = RecommenderConfig.from_dict({"train": {"fanout": [4, -1]}})  # as a checkpoint's JSON gives it back
+    assert RecommenderConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     for bad in ([], [0], [3, -2], 5, [True]):
         with pytest.raises(ConfigError, match=r"\[train\] fanout"):
             TrainConfig(fanout=bad)
