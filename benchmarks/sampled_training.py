@@ -104,7 +104,8 @@ for step in range(steps):
 stepped = peak()
 start = time.perf_counter()
 trainer.embed()
-print(json.dumps({"mode": mode, "batch": batch, "edges": trainer.num_edges, "steps_per_epoch": -(-trainer.pairs.size(1) // batch),
+print(json.dumps({"mode": mode, "batch": batch, "edges": trainer.num_edges,
+                  "steps_per_epoch": -(-trainer.pairs.size(1) // batch),
                   "step_s": [round(s, 2) for s in seconds], "s_per_1k_positives": round(1000 * min(seconds) / batch, 3),
                   "embed_s": round(time.perf_counter() - start, 2), "peak_rss_loaded_mib": loaded,
                   "peak_rss_trainer_built_mib": built, "peak_rss_after_steps_mib": stepped,
