@@ -107,6 +107,8 @@ class TrainConfig:
     #: epoch's cost would grow with the square of the graph; with a fixed step count it
     #: grows linearly. On ml-1m (900k interactions, 110 steps of 8192), 14 steps of 65,536
     #: reached validation recall@20 0.2821 (in 28 epochs) where 8192 had 0.2718 after 14.
+    #: Sampled training (``sampled_above_edges``) keeps ``batch_size``: its steps cost what
+    #: they sample.
     max_steps_per_epoch: int = 20
     #: Adam's learning rate for the GNN.
     lr: float = 1e-2
@@ -135,6 +137,16 @@ class TrainConfig:
     #: Seeds a fit: the held-out interactions, initial weights, negatives, cold views and
     #: the ranker's draws (``kgrec evaluate --seed`` overrides it).
     seed: int = 0
+    #: Above this many message-passing edges in the training graph (every edge type,
+    #: reverses included), each step trains on the sampled neighbourhoods of its batch
+    #: (``fanout``) instead of the whole graph, so a step's memory follows the batch and
+    #: the fan-out, not the graph. ``0`` always samples. Validation and the final vectors
+    #: stay full-graph forward passes without gradients.
+    sampled_above_edges: int = 20_000_000
+    #: Sampled training: incoming edges kept per node and edge type at each hop (hop 1,
+    #: the batch's users and items, first); ``-1`` keeps all. The last entry repeats for a
+    #: model with more layers than entries.
+    fanout: tuple[int, ...] = (20, 10)
     #: Bitwise-reproducible runs (PyTorch's deterministic kernels; parallel scatter on CPU
     #: otherwise sums in a varying order). Users of GDS complain when a seed is not enough.
     deterministic: bool = True
@@ -153,6 +165,12 @@ class TrainConfig:
         _check(self.loss in ("bpr", "softmax"), "train", "loss", "must be 'bpr' or 'softmax'")
         _check(self.negatives > 0, "train", "negatives", "must be positive")
         _check(self.temperature > 0, "train", "temperature", "must be positive")
+        _check(self.sampled_above_edges >= 0, "train", "sampled_above_edges", "must be >= 0")
+        fanout = self.fanout if isinstance(self.fanout, (list, tuple)) else ()
+        _check(len(fanout) > 0 and all(type(k) is int and (k > 0 or k == -1) for k in fanout), "train", "fanout",
+               "must be a non-empty list of positive integers or -1 (all neighbours)")
+        # TOML and JSON give a list; the dataclass is frozen and hashable, so a tuple.
+        object.__setattr__(self, "fanout", tuple(fanout))
 
 
 @dataclass(frozen=True)

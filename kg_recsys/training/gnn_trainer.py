@@ -11,6 +11,7 @@ from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation
 from kg_recsys.model import NODE_TYPES, interacted, scenario_index
 from kg_recsys.nn.gnn import KGRecGNN, to_adjacency
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
+from kg_recsys.training.sampling import NeighbourSampler
 
 
 def holdout_mask(inter: InteractionTable, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -72,8 +73,19 @@ class GNNTrainer:
     links and the user's other scenarios: the situations of the cold-item, cold-user and
     cross-scenario protocols.
 
+    Above ``[train] sampled_above_edges`` edges a step does not run on the whole graph but
+    on the sampled neighbourhoods (``[train] fanout``) of its users, its items and its
+    negatives (:class:`~kg_recsys.training.sampling.NeighbourSampler`), with the same model
+    and loss. The simulated cold start is then drawn on the subgraph: a cold item's or cold
+    (user, scenario) pair's interaction edges are dropped after sampling, so a node next to
+    cold ones keeps fewer than ``fanout`` interaction edges that step (the full graph drops
+    them first); id dropout is the same.
+
     :meth:`train_epoch` is the loop; the early stopping around it is the caller's.
     """
+
+    #: The sampler of sampled training; ``None``: full-graph steps.
+    sampler: NeighbourSampler | None = None
 
     def __init__(self, model: KGRecGNN, graph: GraphSnapshot, layout: GraphLayout, features: dict[str, Tensor],
                  config: TrainConfig, generator: torch.Generator) -> None:
@@ -104,6 +116,12 @@ class GNNTrainer:
         self.full_adjacency = {**self.static_adjacency, **{
             et: to_adjacency(ei, self.num_nodes[et[0]], self.num_nodes[et[2]], dst_sorted=True)
             for et, ei in self.interaction_edges.items()}}
+        self.num_edges = sum(int(data[et].edge_index.size(1)) for et in layout.edge_types)
+        if self.num_edges > config.sampled_above_edges:
+            fanout = config.fanout + config.fanout[-1:] * max(0, model.num_layers - len(config.fanout))
+            # The sampler reads the full adjacency (kept for validation): no second copy.
+            self.sampler = NeighbourSampler(self.full_adjacency, self.num_nodes, fanout[:model.num_layers])
+            self.interaction_edges = {}  # only the full-graph steps filter these
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def _cold_view(self) -> tuple[dict, dict[str, Tensor]]:
@@ -129,6 +147,36 @@ class GNNTrainer:
                 keep &= ~cold_items
             index[t] = torch.where(keep, torch.arange(keep.numel()), -1)
         return edges, index
+
+    def _sampled_view(self, users: Tensor, items: Tensor, negatives: Tensor) \
+            -> tuple[dict[str, Tensor], dict[str, Tensor], dict, tuple[Tensor, Tensor, Tensor]]:
+        """What :meth:`_cold_view` gives, on the sampled neighbourhood of a batch's users and
+        items (positives and negatives): the subgraph's features, id-embedding rows and
+        edges, and the batch's users, items and negatives as rows of the subgraph."""
+        sub = self.sampler.sample({"user": users, "item": torch.cat([items, negatives.reshape(-1)])}, self.generator)
+        nodes = sub.nodes
+        rate = self.config.cold_item_rate
+        cold_items = torch.rand(nodes["item"].numel(), generator=self.generator) < rate
+        cold_user_scenario = torch.rand(nodes["user"].numel(), max(1, len(self.layout.scenarios)),
+                                        generator=self.generator) < rate
+        edges = dict(sub.edges)
+        for edge_type, s, user_is_src in self.interaction_types:
+            ei = edges.get(edge_type)
+            if ei is None:
+                continue
+            sub_users, sub_items = (ei[0], ei[1]) if user_is_src else (ei[1], ei[0])
+            edges[edge_type] = ei[:, ~(cold_items[sub_items] | cold_user_scenario[sub_users, s])]
+        index = {}
+        for t in NODE_TYPES:
+            drop_rate = self.config.user_id_dropout if t == "user" else self.config.id_dropout
+            keep = self.warm[t][nodes[t]] & (torch.rand(nodes[t].numel(), generator=self.generator) >= drop_rate)
+            if t == "item":
+                keep &= ~cold_items
+            index[t] = torch.where(keep, nodes[t], -1)
+        features = {t: self.features[t][nodes[t]] for t in NODE_TYPES}
+        item_rows = sub.seed_index["item"]
+        rows = (sub.seed_index["user"], item_rows[:items.numel()], item_rows[items.numel():].view_as(negatives))
+        return features, index, edges, rows
 
     def _negatives(self, scenario: Tensor, count: int) -> Tensor:
         """``[B, count]`` uniform negatives from each positive's own scenario: the model
@@ -157,11 +205,16 @@ class GNNTrainer:
 
     def step(self, batch: Tensor) -> float:
         """One optimiser step on the interactions ``batch`` (indices into the training
-        pairs), on a fresh cold view; returns the loss."""
+        pairs), on a fresh cold view of the graph or of the batch's sampled neighbourhood;
+        returns the loss."""
         users, items = self.pairs[:, batch]
         negatives = self._negatives(self.pair_scenario[batch], self.config.negatives)
-        edges, id_index = self._cold_view()
-        z = self.model(self.features, id_index, edges)
+        if self.sampler is None:
+            features = self.features
+            edges, id_index = self._cold_view()
+        else:
+            features, id_index, edges, (users, items, negatives) = self._sampled_view(users, items, negatives)
+        z = self.model(features, id_index, edges)
         # F.embedding's backward accumulates rows in order; plain indexing's
         # (index_put with accumulate) sorts under deterministic mode: 19 ms a step.
         loss = self._loss(F.embedding(users, z["user"]), F.embedding(items, z["item"]), z["item"], negatives)
@@ -180,8 +233,11 @@ class GNNTrainer:
             return self.model(self.features, index, self.full_adjacency)
 
     def batch_size(self) -> int:
-        """``[train] batch_size``, or larger where an epoch would take more than
-        ``[train] max_steps_per_epoch`` steps."""
+        """``[train] batch_size``, or larger where a full-graph epoch would take more than
+        ``[train] max_steps_per_epoch`` steps. A sampled step costs what its batch samples,
+        so sampled training keeps the configured batch (and its memory bound)."""
+        if self.sampler is not None:
+            return self.config.batch_size
         return max(self.config.batch_size, -(-self.pairs.size(1) // self.config.max_steps_per_epoch))
 
     def train_epoch(self) -> dict[str, float]:
