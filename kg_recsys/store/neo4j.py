@@ -297,6 +297,10 @@ class Neo4jStore:
                 relationships[kind] = n
         return {"nodes": nodes, "relationships": dict(sorted(relationships.items()))}
 
+    def is_empty(self) -> bool:
+        """Whether the database holds no node (and so no relationship); from the count store."""
+        return self._read("MATCH (n) RETURN count(n)")[0][0] == 0
+
     def has_relationship(self, src_label: str, src_id: str, relation: str, dst_label: str, dst_id: str) -> bool:
         query = (f"MATCH (a:{_q(check_label(src_label))} {{id: $a}})-[r:{_q(check_relation_name(relation))}]-"
                  f"(b:{_q(check_label(dst_label))} {{id: $b}}) RETURN count(r) > 0")
