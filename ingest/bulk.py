@@ -68,7 +68,8 @@ def bulk_ingest_source(source, uri: str, *, data_dir=None, rejects_path=None, pr
         data_dir, rejects_path, progress, encoding: as for :func:`~ingest.runner.ingest_source`.
         user, password, database: as for :class:`~kg_recsys.store.neo4j.Neo4jStore`.
         timings: if given, filled with the seconds of each step: ``read`` (reading, validating and
-            writing the CSVs), ``import`` (stop, importer, start) and ``schema``. (default: ``None``)
+            writing the CSVs), ``stop``, ``importer`` (Neo4j's importer alone), ``start`` and
+            ``schema`` (constraints and indexes, built). (default: ``None``)
 
     Returns:
         An :class:`~ingest.runner.IngestSummary` with the database's counts after the load.
@@ -101,9 +102,7 @@ def bulk_ingest_source(source, uri: str, *, data_dir=None, rejects_path=None, pr
         if progress:
             print(f"bulk import: stopping Neo4j, running neo4j-admin database import full (log "
                   f"{neo4j_server.state_dir() / 'import.log'}), starting Neo4j again", file=sys.stderr, flush=True)
-        step = time.perf_counter()
-        neo4j_server.import_database(files, database)
-        timings["import"] = time.perf_counter() - step
+        neo4j_server.import_database(files, database, timings=timings)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     step = time.perf_counter()

@@ -342,7 +342,8 @@ def _import_log() -> Path:
 
 
 def import_database(files, database: str = "neo4j", *, threads: int | None = None,
-                    max_off_heap_memory: str = "1g", wait_timeout: float = 300.0) -> ServerStatus:
+                    max_off_heap_memory: str = "1g", wait_timeout: float = 300.0,
+                    timings: dict[str, float] | None = None) -> ServerStatus:
     """Replace ``database`` of the running server with the CSV ``files`` through Neo4j's own
     importer: stop the server, run ``neo4j-admin database import full --overwrite-destination``
     in a JVM of its own on the server's classpath, then start the server again on the same
@@ -356,6 +357,8 @@ def import_database(files, database: str = "neo4j", *, threads: int | None = Non
         max_off_heap_memory: the importer's off-heap limit, e.g. ``1g``; its own default is 90%
             of the machine's memory, too much on a shared box. (default: ``"1g"``)
         wait_timeout: seconds to wait for Bolt after the restart. (default: ``300``)
+        timings: if given, filled with the seconds of ``stop``, ``importer`` and ``start``.
+            (default: ``None``)
 
     Returns:
         The restarted server's :class:`ServerStatus`.
@@ -388,13 +391,20 @@ def import_database(files, database: str = "neo4j", *, threads: int | None = Non
     # The embedded server's home is a Neo4j home without conf/: the importer's defaults then
     # put the database where the server reads it (HOME/data/databases, HOME/data/transactions).
     env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
+    timings = timings if timings is not None else {}
+    step = time.perf_counter()
     stop()
+    timings["stop"] = time.perf_counter() - step
     try:
+        step = time.perf_counter()
         with open(_import_log(), "wb") as log:
             done = subprocess.run(command, cwd=state_dir(), env=env, stdin=subprocess.DEVNULL, stdout=log,
                                   stderr=subprocess.STDOUT)
+        timings["importer"] = time.perf_counter() - step
     finally:
+        step = time.perf_counter()
         start(**restart)
+        timings["start"] = time.perf_counter() - step
     if done.returncode != 0:
         lines = _import_log().read_text(encoding="utf-8", errors="replace").splitlines()
         tail = "\n".join(line for line in lines if not line.startswith(("....", "-...")))[-3000:]

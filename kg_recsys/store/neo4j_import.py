@@ -38,6 +38,7 @@ from kg_recsys.schema import (
 )
 
 INTERACTIONS_FILE = "interactions.csv"
+_NO_PROPERTIES: tuple[None, None] = (None, None)
 _INTERACTIONS_HEADER = (f":START_ID({USER}),:END_ID({ITEM}),key,scenario,kind,weight:double,timestamp:double")
 
 
@@ -79,6 +80,8 @@ class Neo4jImportWriter:
         self._interactions = open(self.folder / INTERACTIONS_FILE, "w", encoding="utf-8", newline="")
         self._interactions.write(_INTERACTIONS_HEADER + "\n")
         self._interaction_seen: set[int] = set()
+        #: ``(scenario, kind)`` -> their two CSV fields, for the pairs already checked.
+        self._fields: dict[tuple[str, str], str] = {}
         #: Weight of a repeated interaction key, applied to its line by finish().
         self._later_weight: dict[int, float] = {}
         self._relations: dict[tuple[str, str], object] = {}
@@ -103,26 +106,32 @@ class Neo4jImportWriter:
                               r.get("scenario") if r.get("scenario") is not None else scenario)
 
     def _endpoint(self, label: str, node_id: str) -> None:
-        self._nodes[label].setdefault(node_id, (None, None))
+        self._nodes[label].setdefault(node_id, _NO_PROPERTIES)
 
     def upsert_interactions(self, rows: Sequence[InteractionRow]) -> None:
         rows = list(rows)
-        for r in rows:
-            check_scenario(r.get("scenario") or DEFAULT_SCENARIO), check_scenario(r.get("kind") or DEFAULT_KIND, "kind")
+        # The store checks every row's scenario and kind; the distinct pairs are few, so each is
+        # checked once (the whole batch before any of it is kept, as in the store).
+        pairs = {(r.get("scenario") or DEFAULT_SCENARIO, r.get("kind") or DEFAULT_KIND) for r in rows}
+        for scenario, kind in pairs - self._fields.keys():
+            check_scenario(scenario), check_scenario(kind, "kind")
+        for pair in pairs - self._fields.keys():
+            self._fields[pair] = f"{_text(pair[0])},{_text(pair[1])}"
+        users, items, seen, fields = self._nodes[USER], self._nodes[ITEM], self._interaction_seen, self._fields
         lines = []
-        for r in rows:
+        for r in rows:  # the hot loop of a bulk load: one pass, locals, no calls it can avoid
             scenario, kind = r.get("scenario") or DEFAULT_SCENARIO, r.get("kind") or DEFAULT_KIND
             weight = float(r["weight"]) if r.get("weight") is not None else 1.0
             timestamp = None if r.get("timestamp") is None else float(r["timestamp"])
             key = interaction_key(scenario, kind, timestamp)
             user, item = r["user_id"], r["item_id"]
-            self._endpoint(USER, user), self._endpoint(ITEM, item)
+            users.setdefault(user, _NO_PROPERTIES), items.setdefault(item, _NO_PROPERTIES)
             h = hash((user, item, key))
-            if h in self._interaction_seen:
+            if h in seen:
                 self._later_weight[h] = weight
                 continue
-            self._interaction_seen.add(h)
-            lines.append(f"{_text(user)},{_text(item)},{_text(key)},{_text(scenario)},{_text(kind)},"
+            seen.add(h)
+            lines.append(f"{_text(user)},{_text(item)},{_text(key)},{fields[scenario, kind]},"
                          f"{_number(weight, 'weight')},{_number(timestamp, 'timestamp')}\n")
         self._interactions.writelines(lines)
 
