@@ -44,8 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument("--bulk", action="store_true",
                         help="load an EMPTY Neo4j database (--store bolt://...) with Neo4j's offline importer "
                              "(neo4j-admin database import full): validates the rows as usual, stops the project's "
-                             "server, imports, starts it again and creates the constraints; tens of times faster "
-                             "than transactional writes, refused for a non-empty database")
+                             "server, imports, starts it again and creates the constraints; ml-1m: 70 s instead of "
+                             "150 s (about 35 s of it the restart and the index build), so it pays off for large "
+                             "first loads; refused for a non-empty database")
     parser.set_defaults(func=run)
 
 

@@ -96,8 +96,9 @@ class Neo4jStore:
             a dropped connection) is retried before :class:`StoreConnectionError`.
             (default: ``$KGREC_NEO4J_RETRY_SECONDS`` or ``30``)
         writers: concurrent write transactions per batch of interactions, each on its own users
-            (a user's rows never go to two of them). Two kept the server's second core busy:
-            ~1.3x the rows/s on the 2-core box, see benchmarks/results/ingest_ml1m.md. (default: ``2``)
+            (a user's rows never go to two of them). Two keep the server's second core busy:
+            on ml-1m (2-core box, load 5-7) a fresh load 6,816 -> 7,438 relationships/s, a re-run
+            18,863 -> 30,721/s; see benchmarks/results/ingest_ml1m.md. (default: ``2``)
 
     The store owns its driver: close it with :meth:`close` or use the store as a context
     manager. The first write applies ``constraints.cypher`` (package data, :mod:`kg_recsys.assets`) (see :meth:`ensure_schema`)
