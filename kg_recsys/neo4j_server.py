@@ -258,7 +258,7 @@ def start(port: int = DEFAULT_BOLT_PORT, data_dir: str | os.PathLike | None = No
                                    stderr=subprocess.STDOUT, start_new_session=True)
     _CHILDREN[process.pid] = process
     _pid_file().write_text(json.dumps({"pid": process.pid, "bolt_port": port, "http_port": http_port,
-                                       "home": str(home)}), encoding="utf-8")
+                                       "home": str(home), "pagecache": pagecache}), encoding="utf-8")
     uri = f"bolt://127.0.0.1:{port}"
     try:
         started = time.monotonic()
@@ -329,3 +329,85 @@ def stop(timeout: float = 60.0) -> bool:
         child.wait()
     _pid_file().unlink(missing_ok=True)
     return was_running
+
+
+# --------------------------------------------------------------------------------- offline import
+#: Neo4j's admin CLI (``neo4j-admin``), from the neo4j-command-line jar; the import command comes
+#: from the neo4j-import-tool jar, found by the CLI as a service.
+ADMIN_CLASS = "org.neo4j.cli.AdminTool"
+
+
+def _import_log() -> Path:
+    return state_dir() / "import.log"
+
+
+def import_database(files, database: str = "neo4j", *, threads: int | None = None,
+                    max_off_heap_memory: str = "1g", wait_timeout: float = 300.0,
+                    timings: dict[str, float] | None = None) -> ServerStatus:
+    """Replace ``database`` of the running server with the CSV ``files`` through Neo4j's own
+    importer: stop the server, run ``neo4j-admin database import full --overwrite-destination``
+    in a JVM of its own on the server's classpath, then start the server again on the same
+    ports, home and page cache. The caller checks that the database is empty first (the import
+    replaces it whole) and creates the constraints and indexes afterwards (the import makes none).
+
+    Args:
+        files: a :class:`~kg_recsys.store.neo4j_import.ImportFiles`.
+        database: the database to replace. (default: ``"neo4j"``)
+        threads: importer threads. (default: the importer's, one per core)
+        max_off_heap_memory: the importer's off-heap limit, e.g. ``1g``; its own default is 90%
+            of the machine's memory, too much on a shared box. (default: ``"1g"``)
+        wait_timeout: seconds to wait for Bolt after the restart. (default: ``300``)
+        timings: if given, filled with the seconds of ``stop``, ``importer`` and ``start``.
+            (default: ``None``)
+
+    Returns:
+        The restarted server's :class:`ServerStatus`.
+
+    Raises:
+        Neo4jServerError: the server was not started by :func:`start`, or the importer failed
+            (the server is started again all the same; the message ends with the importer's log).
+    """
+    record = _read_pid_file()
+    if not record or not _alive(int(record["pid"])):
+        raise Neo4jServerError("no Neo4j server started by `kgrec neo4j start` is running here "
+                               f"(state folder {state_dir()}); start it first")
+    home = Path(record["home"])
+    restart = {"port": int(record["bolt_port"]), "data_dir": home, "http_port": int(record.get("http_port") or 0),
+               "pagecache": record.get("pagecache") or "512m", "wait_timeout": wait_timeout}
+    folder = build()
+    command = [_java(), *_jvm_options(), "-cp", f"{folder / 'target' / 'classes'}{os.pathsep}"
+               f"{folder / 'target' / 'lib' / '*'}", ADMIN_CLASS, "database", "import", "full", database,
+               # the database was checked empty; the flag lets the importer replace its (empty) files
+               "--overwrite-destination=true",
+               # fail on the first bad entry: the rows were validated, so one means a bug here
+               "--bad-tolerance=0", "--skip-bad-relationships=false", "--skip-duplicate-nodes=false",
+               f"--max-off-heap-memory={max_off_heap_memory}", f"--report-file={state_dir() / 'import.report'}"]
+    if threads:
+        command.append(f"--threads={int(threads)}")
+    if files.multiline:
+        command += ["--multiline-fields-format=v2", "--multiline-fields=" + ",".join(str(p) for p in files.multiline)]
+    command += [f"--nodes={label}={path}" for label, path in files.nodes]
+    command += [f"--relationships={kind + '=' if kind else ''}{path}" for kind, path in files.relationships]
+    # The embedded server's home is a Neo4j home without conf/: the importer's defaults then
+    # put the database where the server reads it (HOME/data/databases, HOME/data/transactions).
+    env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
+    timings = timings if timings is not None else {}
+    step = time.perf_counter()
+    stop()
+    timings["stop"] = time.perf_counter() - step
+    try:
+        step = time.perf_counter()
+        with open(_import_log(), "wb") as log:
+            done = subprocess.run(command, cwd=state_dir(), env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT)
+        timings["importer"] = time.perf_counter() - step
+    finally:
+        step = time.perf_counter()
+        start(**restart)
+        timings["start"] = time.perf_counter() - step
+    if done.returncode != 0:
+        lines = _import_log().read_text(encoding="utf-8", errors="replace").splitlines()
+        tail = "\n".join(line for line in lines if not line.startswith(("....", "-...")))[-3000:]
+        raise Neo4jServerError(f"neo4j-admin database import failed (exit {done.returncode}); log "
+                               f"{_import_log()}:\n{tail}")
+    return status()

@@ -16,6 +16,7 @@ examples:
   kgrec ingest my-data/ --encoding latin-1 --rejects rejects.csv
   kgrec ingest ml-100k-kg --data-dir DATA             # a named data set (or set KGREC_DATA_DIR=DATA)
   kgrec ingest graph.ttl --store bolt://127.0.0.1:7687
+  kgrec ingest ml-1m --store bolt://127.0.0.1:7687 --bulk   # first load of an empty database, offline importer
 """
 
 
@@ -40,6 +41,12 @@ def register(subparsers) -> None:
                         help="character encoding of a canonical folder's CSV files, e.g. latin-1 (default: UTF-8, "
                              "with or without a BOM; a row that does not decode is rejected)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--bulk", action="store_true",
+                        help="load an EMPTY Neo4j database (--store bolt://...) with Neo4j's offline importer "
+                             "(neo4j-admin database import full): validates the rows as usual, stops the project's "
+                             "server, imports, starts it again and creates the constraints; ml-1m: 70 s instead of "
+                             "150 s (about 35 s of it the restart and the index build), so it pays off for large "
+                             "first loads; refused for a non-empty database")
     parser.set_defaults(func=run)
 
 
@@ -64,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.bulk:
+        return _run_bulk(args)
     store = open_cli_store(args.store)
     try:
         summary = ingest_source(args.source, store, data_dir=args.data_dir, rejects_path=args.rejects,
@@ -72,5 +81,27 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     finally:
         store.close()
+    print(json.dumps(summary.to_json(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def _run_bulk(args: argparse.Namespace) -> int:
+    from ingest import IngestError
+    from ingest.bulk import bulk_ingest_source
+    from kg_recsys.neo4j_server import Neo4jServerError
+    from kg_recsys.schema import SchemaError
+    from kg_recsys.store.base import StoreConnectionError
+    from kg_recsys.store.rdf import RdfError
+
+    if not args.store.startswith(("bolt://", "neo4j://")):
+        raise CliError(f"--bulk loads a Neo4j database: give --store bolt://HOST:PORT, not {args.store!r} "
+                       "(the embedded store needs no bulk mode)")
+    try:
+        summary = bulk_ingest_source(args.source, args.store, data_dir=args.data_dir, rejects_path=args.rejects,
+                                     progress=not args.no_progress, encoding=args.encoding)
+    except (IngestError, RdfError, SchemaError, StoreConnectionError) as error:
+        raise CliError(str(error)) from None
+    except Neo4jServerError as error:
+        raise CliError(str(error)) from error
     print(json.dumps(summary.to_json(), ensure_ascii=False), flush=True)
     return 0
