@@ -22,7 +22,7 @@ import torch
 
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.explanations import (  # noqa: F401  (Explanation* are re-exported here)
-    Explanation, ExplanationPath, Interest, PathStep, display_name, explanation_paths, user_interests,
+    Explanation, Interest, PathStep, display_name, explanation_paths, user_interests,
 )
 from kg_recsys.model import CheckpointError, FittedModel, load_checkpoint, read_meta, save_checkpoint
 from kg_recsys.schema import (
