@@ -87,6 +87,8 @@ class Neo4jImportWriter:
         self._relations: dict[tuple[str, str], object] = {}
         self._relation_seen: set[int] = set()
         self._relation_counts: Counter[str] = Counter()
+        #: Interactions per (item, scenario), for :meth:`fill_item_scenarios`.
+        self._item_scenarios: Counter[tuple[str, str]] = Counter()
         self._files: ImportFiles | None = None
 
     # ------------------------------------------------------------- the GraphStore write half
@@ -118,6 +120,7 @@ class Neo4jImportWriter:
         for pair in pairs - self._fields.keys():
             self._fields[pair] = f"{_text(pair[0])},{_text(pair[1])}"
         users, items, seen, fields = self._nodes[USER], self._nodes[ITEM], self._interaction_seen, self._fields
+        item_scenarios = self._item_scenarios
         lines = []
         for r in rows:  # the hot loop of a bulk load: one pass, locals, no calls it can avoid
             scenario, kind = r.get("scenario") or DEFAULT_SCENARIO, r.get("kind") or DEFAULT_KIND
@@ -131,6 +134,7 @@ class Neo4jImportWriter:
                 self._later_weight[h] = weight
                 continue
             seen.add(h)
+            item_scenarios[item, scenario] += 1
             lines.append(f"{_text(user)},{_text(item)},{_text(key)},{fields[scenario, kind]},"
                          f"{_number(weight, 'weight')},{_number(timestamp, 'timestamp')}\n")
         self._interactions.writelines(lines)
@@ -151,6 +155,24 @@ class Neo4jImportWriter:
                 self._relations[(src_label, dst_label)] = handle
             handle.write(f"{_text(src)},{_text(dst)},{_text(relation)}\n")
             self._relation_counts[relation] += 1
+
+    def fill_item_scenarios(self) -> int:
+        """As :meth:`GraphStore.fill_item_scenarios`: an item without a scenario gets the one
+        most of its interactions are in (a tie to the first name), before the files are written.
+
+        Returns:
+            The number of items given a scenario.
+        """
+        by_item: dict[str, Counter[str]] = {}
+        for (item, scenario), count in self._item_scenarios.items():
+            by_item.setdefault(item, Counter())[scenario] += count
+        items, filled = self._nodes[ITEM], 0
+        for item, counts in by_item.items():
+            text, scenario = items.get(item, _NO_PROPERTIES)
+            if scenario is None:
+                items[item] = (text, min(counts, key=lambda s: (-counts[s], s)))
+                filled += 1
+        return filled
 
     def counts(self) -> dict[str, dict[str, int]]:
         """What the files hold, in :meth:`Neo4jStore.counts`'s shape."""

@@ -56,3 +56,18 @@ def test_bad_values_are_refused(tmp_path):
                                   "dst_id": "e"}])
     with pytest.raises(SchemaError, match="finite"):
         writer.upsert_interactions([{"user_id": "u", "item_id": "i", "weight": float("inf")}])
+
+
+def test_items_without_a_scenario_take_their_interactions_scenario_as_the_stores_do(tmp_path):
+    writer = Neo4jImportWriter(tmp_path / "csv")
+    writer.upsert_nodes("Item", [{"id": "keeps", "text": None, "scenario": "movies"},
+                                 {"id": "tie", "text": "t", "scenario": None}])
+    rows = [{"user_id": u, "item_id": i, "scenario": s} for u, i, s in
+            [("u1", "busy", "books"), ("u2", "busy", "books"), ("u3", "busy", "music"),
+             ("u1", "keeps", "books"), ("u1", "tie", "music"), ("u2", "tie", "books")]]
+    writer.upsert_interactions(rows)
+    writer.upsert_interactions(rows[:1])  # a repeat is one interaction, not two
+    assert writer.fill_item_scenarios() == 2
+    assert writer.fill_item_scenarios() == 0  # idempotent
+    items = {row[0]: row[1:] for row in read(writer.finish().nodes[1][1])[1:]}
+    assert items == {"keeps": ["", "movies"], "tie": ["t", "books"], "busy": ["", "books"]}
