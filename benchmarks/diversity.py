@@ -93,24 +93,27 @@ def main() -> None:
 
 
 def _plot(rows: list[dict], k: int, path: Path) -> None:
+    """Recall against catalogue coverage and against intra-list diversity, one point per weight."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ours = [row for row in rows if row["model"] == "kg_recsys"]
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot([r[f"ild@{k}"] for r in ours], [r[f"recall@{k}"] for r in ours], "o-", label="kg-recsys + MMR")
-    for row in ours:
-        axis.annotate(f"{row['diversity']:g}", (row[f"ild@{k}"], row[f"recall@{k}"]), textcoords="offset points",
-                      xytext=(4, 4), fontsize=8)
-    for row in rows:
-        if row["model"] != "kg_recsys":
-            axis.plot(row[f"ild@{k}"], row[f"recall@{k}"], "s", label=row["model"])
-    axis.set_xlabel(f"intra-list diversity (ild@{k}, text vectors)")
-    axis.set_ylabel(f"recall@{k}")
-    axis.set_title("Accuracy against diversity (labels: the MMR weight)")
-    axis.legend(loc="best", fontsize=8)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for axis, metric, label in ((axes[0], f"coverage@{k}", "catalogue coverage"),
+                                (axes[1], f"ild@{k}", "intra-list diversity (text vectors)")):
+        axis.plot([r[metric] for r in ours], [r[f"recall@{k}"] for r in ours], "o-", label="kg-recsys + MMR")
+        for row in ours:
+            axis.annotate(f"{row['diversity']:g}", (row[metric], row[f"recall@{k}"]), textcoords="offset points",
+                          xytext=(4, 4), fontsize=8)
+        for row in rows:
+            if row["model"] != "kg_recsys":
+                axis.plot(row[metric], row[f"recall@{k}"], "s", label=row["model"])
+        axis.set_xlabel(f"{label} ({metric})")
+    axes[0].set_ylabel(f"recall@{k}")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    figure.suptitle("Accuracy against diversity (point labels: the MMR weight)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
