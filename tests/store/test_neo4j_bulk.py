@@ -147,7 +147,8 @@ def test_bulk_import_of_a_canonical_folder_keeps_the_rejects_and_every_value(our
     with Neo4jStore(our_server) as store:
         assert store.node("Item", "i1") == memory.node("Item", "i1")  # quotes, comma, newline, unicode intact
         assert store.node("Item", "i1")["text"].startswith('A "quoted", multi-line\n')
-        assert store.node("Item", "i,4") == {"id": "i,4", "text": None, "scenario": None}
+        # no scenario in items.csv: the one of its interactions (fill_item_scenarios)
+        assert store.node("Item", "i,4") == {"id": "i,4", "text": None, "scenario": "a|b"}
         assert store.has_relationship("User", 'u"3', "INTERACTED", "Item", "i,4")
         assert snapshot_rows(store.snapshot()) == snapshot_rows(memory.snapshot())
     assert_bulk_equals_transactional(our_server, data, bulk, summary, tmp_path)
