@@ -268,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
                 and fresh["relationships"] == neo[0]["runs"][0]["relationships"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ingest_ml1m.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "ingest_ml1m.md").write_text(markdown(report), encoding="utf-8")
+    page = RESULTS / "ingest_ml1m.md"
+    # Sections written by hand after the generated part ("## Profile"...) are kept.
+    previous = page.read_text(encoding="utf-8") if page.exists() else ""
+    kept = previous[previous.index("\n## "):] if "\n## " in previous else ""
+    page.write_text(markdown(report) + kept, encoding="utf-8")
     print(markdown(report))
     return 0
 

@@ -24,15 +24,18 @@ anything is written.
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from kg_recsys.schema import (DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow,
                               RelationRow, SchemaError, attribute_entity_id)
+from ingest import fast
 from ingest.base import (CsvRecord, IngestError, NodeRecord, Rejects, RowError, check_data_relation, optional_text,
                          parse_float, parse_id, parse_relation, parse_scenario, read_csv,
                          require_file)
+from kg_recsys.store.base import InteractionColumns
 
 INTERACTIONS, ITEMS, USERS, TRIPLES, LINKS, ENTITIES = (
     "interactions.csv", "items.csv", "users.csv", "triples.csv", "links.csv", "entities.csv")
@@ -49,6 +52,21 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 MULTI_VALUE_SEPARATOR = "|"
 #: The only columns whose quoted values may hold line breaks; one elsewhere means a stray quote.
 TEXT_COLUMNS = ("text",)
+#: interactions.csv's field parsers, in the order a row applies them (its first bad field is
+#: the one its reject names); the row path and the fast path (:mod:`ingest.fast`) both run these.
+INTERACTION_PARSERS: dict[str, Callable[[str | None], object]] = {
+    "user_id": functools.partial(parse_id, field_name="user_id"),
+    "item_id": functools.partial(parse_id, field_name="item_id"),
+    "scenario": functools.partial(parse_scenario, field_name="scenario", default=DEFAULT_SCENARIO),
+    "kind": functools.partial(parse_scenario, field_name="kind", default=DEFAULT_KIND),
+    "weight": functools.partial(parse_float, field_name="weight", default=1.0),
+    "timestamp": functools.partial(parse_float, field_name="timestamp", default=None),
+}
+
+
+def interaction_row(row: Mapping[str, str | None]) -> InteractionRow:
+    """One interactions.csv row (a missing column is ``None``); raises :class:`~ingest.base.RowError`."""
+    return {name: parse(row.get(name)) for name, parse in INTERACTION_PARSERS.items()}  # type: ignore[return-value]
 
 
 class CanonicalSource:
@@ -118,6 +136,15 @@ class CanonicalSource:
     def _read(self, name: str) -> Iterator[CsvRecord]:
         """The records of ``name``, its header first (see :func:`~ingest.base.read_csv`)."""
         return read_csv(self.folder / name, self.encoding, multiline=TEXT_COLUMNS)
+
+    def _plain(self, name: str) -> dict | None:
+        """``name``'s columns if the file is plain (see :func:`ingest.fast.read_plain`), else ``None``."""
+        if self.encoding is not None and codecs.lookup(self.encoding).name != "utf-8":
+            return None
+        path = self.folder / name
+        with open(path, "rb") as handle:
+            first = handle.readline()
+        return fast.read_plain(path, ",", first.count(b",") + 1, header=True)
 
     def _span(self, name: str) -> tuple[int, int]:
         """The lines of ``name``'s header and of its end (its line count)."""
@@ -227,16 +254,22 @@ class CanonicalSource:
         path = self._where(INTERACTIONS)
         for line, row, raw in self._records(INTERACTIONS, rejects):
             try:
-                yield {
-                    "user_id": parse_id(row["user_id"], "user_id"),
-                    "item_id": parse_id(row["item_id"], "item_id"),
-                    "scenario": parse_scenario(row.get("scenario"), "scenario", DEFAULT_SCENARIO),
-                    "kind": parse_scenario(row.get("kind"), "kind", DEFAULT_KIND),
-                    "weight": parse_float(row.get("weight"), "weight", 1.0),
-                    "timestamp": parse_float(row.get("timestamp"), "timestamp", None),
-                }
+                yield interaction_row(row)
             except RowError as error:
                 rejects.add(path, line, error.field, error.message, raw)
+
+    def interaction_columns(self, rejects: Rejects) -> Iterator[InteractionColumns]:
+        """:meth:`interactions` as columns (the fast path, :mod:`ingest.fast`): the same rows and rejects."""
+        fields = self._plain(INTERACTIONS)
+        if fields is None:
+            yield from fast.columns_of(self.interactions(rejects))
+            return
+        header = [column.strip() for column in fields.pop(-1)]
+        names = {name: header.index(name) if name in header else None for name in INTERACTION_PARSERS}
+        yield fast.parse_columns(fields, len(fields[0]), names, INTERACTION_PARSERS, interaction_row,
+                                 self._where(INTERACTIONS), 2, ",", rejects)
+        if self.on_lines is not None:
+            self.on_lines(len(fields[0]))
 
     def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
         yield from self._pending

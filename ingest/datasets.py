@@ -34,6 +34,7 @@ subset of it, without the users and items that the train file lacks) as implicit
 from __future__ import annotations
 
 import difflib
+import functools
 import html
 import os
 import re
@@ -44,8 +45,10 @@ from typing import Callable, Iterable, Iterator
 
 from kg_recsys.schema import (DEFAULT_SCENARIO, ENTITY, ITEM, SAME_AS, USER, InteractionRow, RelationRow,
                               attribute_entity_id)
+from ingest import fast
 from ingest.base import (IngestError, NodeRecord, Rejects, RowError, fix_mojibake, parse_float, parse_id,
                          parse_relation, read_csv, read_lines, require_file)
+from kg_recsys.store.base import InteractionColumns
 
 AMAZON_PREFIX = "amazon-cdr-ids/"
 RELINKED_ML100K = "ml-100k-kg-relinked"
@@ -179,15 +182,49 @@ def user_text(age: str | None, gender: str | None, occupation: str | None) -> st
     return " ".join(words)
 
 
+def _required_float(value: str | None, field_name: str) -> float:
+    weight = parse_float(value, field_name, None)
+    if weight is None:
+        raise RowError(field_name, "required value is missing")
+    return weight
+
+
+@functools.lru_cache(maxsize=None)
+def _rating_parsers(weight_field: str = "rating") -> dict[str, Callable[[str | None], object]]:
+    """The field parsers of a rating row, in the order :func:`_rating` applies them (a row's
+    first bad field is the one its reject names); the fast path runs the same ones."""
+    return {"weight": functools.partial(_required_float, field_name=weight_field),
+            "user_id": functools.partial(parse_id, field_name="user_id"),
+            "item_id": functools.partial(parse_id, field_name="item_id"),
+            "timestamp": functools.partial(parse_float, field_name="timestamp", default=None)}
+
+
 def _rating(user: str, item: str, rating: str, stamp: str | None, scenario: str, kind: str,
             weight_field: str = "rating") -> InteractionRow:
     """An interaction whose weight is required (a rating, a play count)."""
-    weight = parse_float(rating, weight_field, None)
-    if weight is None:
-        raise RowError(weight_field, "required value is missing")
-    return {"user_id": parse_id(user, "user_id"), "item_id": parse_id(item, "item_id"), "scenario": scenario,
-            "kind": kind, "weight": weight,
-            "timestamp": parse_float(stamp, "timestamp", None) if stamp is not None else None}
+    parse = _rating_parsers(weight_field)
+    weight = parse["weight"](rating)
+    return {"user_id": parse["user_id"](user), "item_id": parse["item_id"](item), "scenario": scenario,
+            "kind": kind, "weight": weight, "timestamp": parse["timestamp"](stamp)}
+
+
+def _rating_columns(path: Path, separator: str, columns: dict[str, int | None], scenario: str, kind: str,
+                    rows: Callable[[], Iterator[InteractionRow]], rejects: Rejects) -> Iterator[InteractionColumns]:
+    """A rating file's interactions as columns (see :mod:`ingest.fast`): ``columns`` names each
+    of ``user_id``, ``item_id``, ``weight``, ``timestamp``'s field (``None``: absent); a file
+    that is not plain is read by ``rows``, the row path."""
+    width = sum(column is not None for column in columns.values())
+    fields = fast.read_plain(path, separator, width, header=False)
+    if fields is None:
+        yield from fast.columns_of(rows())
+        return
+    parsers = {**_rating_parsers(), "scenario": lambda _: scenario, "kind": lambda _: kind}
+
+    def row(text: dict[str, str | None]) -> InteractionRow:
+        return _rating(text["user_id"], text["item_id"], text["weight"], text["timestamp"], scenario, kind)
+
+    yield fast.parse_columns(fields, len(fields[0]), {**columns, "scenario": None, "kind": None}, parsers, row,
+                             path, 1, separator, rejects)
 
 
 # ------------------------------------------------------------------ Last.fm (HetRec 2011) + Satori KG
@@ -487,6 +524,11 @@ class Ml1mSource:
                 yield _rating(user, movie, rating, stamp, DEFAULT_SCENARIO, "rating")
             except RowError as error:
                 rejects.add(path, number, error.field, error.message, raw)
+
+    def interaction_columns(self, rejects: Rejects) -> Iterator[InteractionColumns]:
+        """:meth:`interactions` as columns (the fast path, :mod:`ingest.fast`): the same rows and rejects."""
+        return _rating_columns(self._files["ratings"], "::", {"user_id": 0, "item_id": 1, "weight": 2, "timestamp": 3},
+                               DEFAULT_SCENARIO, "rating", lambda: self.interactions(rejects), rejects)
 
     def relations(self, rejects: Rejects) -> Iterator[RelationRow]:
         yield from self._pending

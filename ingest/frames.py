@@ -92,6 +92,9 @@ class FrameSource(CanonicalSource):
     def _span(self, name: str) -> tuple[int, int]:
         return -1, len(self._frames[name]) - 1
 
+    def _plain(self, name: str) -> None:
+        return None  # a frame's cells go through the row path (their text is made per cell)
+
     def _read(self, name: str) -> Iterator[CsvRecord]:
         pandas = import_pandas()
         frame = self._frames[name]

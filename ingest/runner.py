@@ -2,6 +2,9 @@
 
 Order: nodes, then interactions, then relations, each in batches of ``batch_size``; then
 items without a scenario take their interactions' (:meth:`GraphStore.fill_item_scenarios`).
+A source with ``interaction_columns`` (a canonical folder, ml-1m: :mod:`ingest.fast`) gives its
+interactions as columns, and a store with ``upsert_interaction_columns`` (the memory store)
+takes them so, without a dict per row; the rows, duplicates and rejects are the same.
 Every batch is one store write; the stores MERGE, so running the same ingestion again
 changes no count, and a run that crashed is completed by running it again (every batch a
 store acknowledged is durable; the re-run re-sends the rest).
@@ -19,10 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 from tqdm import tqdm
 
 from kg_recsys.schema import NODE_LABELS
 from kg_recsys.store.base import GraphSnapshot, GraphStore
+from kg_recsys.store.memory import recode
 from ingest.base import IngestError, Rejects, Source, batched
 
 log = logging.getLogger("ingest")
@@ -172,9 +177,12 @@ def ingest_source(source: "str | os.PathLike | Source", store: GraphStore, *,
             reader.on_lines = bar.update
         try:
             _write_nodes(reader, store, rejects, stats, batch_size, advance)
-            for batch in batched(_unique(reader.interactions(rejects), _interaction_key, stats), batch_size):
-                store.upsert_interactions(batch)
-                advance(len(batch))
+            if hasattr(reader, "interaction_columns"):
+                _write_interaction_columns(reader, store, rejects, stats, batch_size, advance)
+            else:
+                for batch in batched(_unique(reader.interactions(rejects), _interaction_key, stats), batch_size):
+                    store.upsert_interactions(batch)
+                    advance(len(batch))
             for batch in batched(_unique(reader.relations(rejects), _relation_key, stats), batch_size):
                 store.upsert_relations(batch)
                 advance(len(batch))
@@ -226,6 +234,67 @@ def _write_nodes(reader: Source, store: GraphStore, rejects: Rejects, stats: dic
         if buffer:
             store.upsert_nodes(label, buffer)
             advance(len(buffer))
+
+
+def _write_interaction_columns(reader, store: GraphStore, rejects: Rejects, stats: dict, batch_size: int,
+                               advance: Callable[[int], None]) -> None:
+    """The interactions of a source that gives them as columns: first events only (as
+    :func:`_unique` with :func:`_interaction_key`), in store writes of ``batch_size`` rows."""
+    bulk = getattr(store, "upsert_interaction_columns", None)
+    first = _FirstEvents()
+    for columns in reader.interaction_columns(rejects):
+        stats["rows"] += len(columns)
+        keep = first.keep(columns)
+        if not keep.all():
+            stats["duplicates"] += int((~keep).sum())
+            columns = columns.select(keep)
+        for start in range(0, len(columns), batch_size):
+            part = columns.select(slice(start, start + batch_size))
+            if bulk is not None:
+                bulk(part)
+            else:
+                store.upsert_interactions(part.rows())
+            advance(len(part))
+
+
+class _FirstEvents:
+    """Which interactions of a run's column batches are not repeats of one before them: the
+    same user, item, scenario, kind and timestamp (``-0.0`` and ``0.0`` alike, as in
+    :func:`_interaction_key`). A 64-bit mix of the fields' codes finds the candidates; rows
+    whose mix repeats are compared field by field, so no two events are ever taken as one."""
+
+    _MIX = np.asarray([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5,
+                       0x94D049BB133111EB], np.uint64)
+
+    def __init__(self) -> None:
+        self._maps: tuple[dict, ...] = ({}, {}, {}, {})
+        self._known: tuple[list, ...] = ([], [], [], [])
+        self._keys = np.zeros((0, 5), np.int64)  # the events kept so far
+        self._hashes = np.zeros(0, np.uint64)
+
+    def keep(self, columns: InteractionColumns) -> np.ndarray:
+        """Whether each row is the first of its event in the run."""
+        stamps = np.asarray(columns.timestamp, np.float64) + 0.0  # -0.0 becomes 0.0
+        bits = np.where(np.isnan(stamps), -1, stamps.view(np.int64))
+        keys = np.stack([recode(values, mapping, known) for values, mapping, known in
+                         zip((columns.user_id, columns.item_id, columns.scenario, columns.kind), self._maps,
+                             self._known)] + [bits], axis=1)
+        with np.errstate(over="ignore"):
+            mixed = (keys.astype(np.uint64) * self._MIX).sum(axis=1, dtype=np.uint64)
+            mixed ^= mixed >> np.uint64(31)
+        before = len(self._hashes)
+        hashes, every = np.concatenate([self._hashes, mixed]), np.concatenate([self._keys, keys])
+        _, first, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True, return_counts=True)
+        inverse = inverse.reshape(-1)
+        kept = first[inverse] == np.arange(len(hashes))
+        shared = np.flatnonzero(counts[inverse] > 1)
+        if len(shared):  # same mix: the fields decide (rows in order, so the first event stays)
+            seen: set[tuple] = set()
+            for row, key in zip(shared.tolist(), map(tuple, every[shared].tolist())):
+                kept[row] = key not in seen
+                seen.add(key)
+        self._hashes, self._keys = hashes[kept], every[kept]
+        return kept[before:]
 
 
 def _interaction_key(row) -> int:

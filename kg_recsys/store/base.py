@@ -85,6 +85,73 @@ class InteractionTable:
 
 
 @dataclass(frozen=True)
+class Coded:
+    """A column of strings as its distinct values and each row's code into them (as pyarrow's
+    dictionary arrays hold them): a million ratings name a few thousand users, so a store maps
+    a few thousand values, not a million."""
+
+    #: The values; one may be unused or appear twice.
+    values: Sequence
+    #: ``[B]`` int64 indices into :attr:`values`.
+    codes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, index) -> "Coded":
+        """The rows ``index`` (a slice, mask or index array) selects."""
+        return Coded(self.values, self.codes[index])
+
+    def tolist(self) -> list:
+        return np.asarray(self.values, dtype=object)[self.codes].tolist() if len(self.codes) else []
+
+    @staticmethod
+    def of(strings: Sequence) -> "Coded":
+        """Code a sequence of values."""
+        mapping: dict = {}
+        codes = np.fromiter((mapping.setdefault(s, len(mapping)) for s in strings), np.int64, count=len(strings))
+        return Coded(list(mapping), codes)
+
+
+@dataclass(frozen=True)
+class InteractionColumns:
+    """A batch of interactions as parallel columns: the rows of
+    :meth:`GraphStore.upsert_interactions`, for a store with a bulk write path
+    (``upsert_interaction_columns``, see :class:`~kg_recsys.store.memory.MemoryStore`). Scenario
+    and kind are filled in (no ``None``)."""
+
+    #: ``[B]`` str.
+    user_id: Coded
+    #: ``[B]`` str.
+    item_id: Coded
+    #: ``[B]`` str.
+    scenario: Coded
+    #: ``[B]`` str.
+    kind: Coded
+    #: ``[B]`` float64.
+    weight: np.ndarray
+    #: ``[B]`` float64 seconds, NaN where unknown.
+    timestamp: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user_id)
+
+    def select(self, index) -> "InteractionColumns":
+        """The rows ``index`` (a slice, mask or index array) selects."""
+        return InteractionColumns(*(getattr(self, f)[index] for f in _COLUMN_FIELDS))
+
+    def rows(self) -> list[InteractionRow]:
+        """The batch as :class:`~kg_recsys.schema.InteractionRow` dicts (for stores without a bulk path)."""
+        stamps = [None if t != t else t for t in self.timestamp.tolist()]  # NaN -> None
+        return [{"user_id": u, "item_id": i, "scenario": s, "kind": k, "weight": w, "timestamp": t}
+                for u, i, s, k, w, t in zip(self.user_id.tolist(), self.item_id.tolist(), self.scenario.tolist(),
+                                            self.kind.tolist(), self.weight.tolist(), stamps)]
+
+
+_COLUMN_FIELDS = ("user_id", "item_id", "scenario", "kind", "weight", "timestamp")
+
+
+@dataclass(frozen=True)
 class GraphSnapshot:
     """Everything the learning code needs from a store, as arrays.
 

@@ -1,5 +1,10 @@
 """The embedded, in-process store (the default): a networkx graph persisted to a folder.
 
+User-item interactions (INTERACTED, by far the most relationships: 1M of ml-1m's 1.05M) are
+not networkx edges but columns of numpy arrays (:class:`_Interactions`): a networkx edge
+costs ~3.5 us and ~1 KiB to add, which capped ingestion at ~45k relationships/s. Every other
+relationship is a networkx edge.
+
 Durability without pickle: every write batch is appended to ``log.jsonl`` as one line and
 fsync'ed before the call returns, so an acknowledged batch survives a crash. Opening the
 folder replays ``base.jsonl`` (the last compaction) and then the log.
@@ -26,6 +31,7 @@ import json
 import os
 import time
 from collections import Counter
+from itertools import repeat
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -34,9 +40,10 @@ import numpy as np
 
 from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, INTERACTED, ITEM, NODE_LABELS, RECOMMENDED, USER,
-    InteractionRow, NodeRow, RelationRow, check_label, check_relation_name, check_scenario, interaction_key,
+    InteractionRow, NodeRow, RelationRow, check_label, check_relation_name, check_scenario,
 )
-from kg_recsys.store.base import GraphSnapshot, GraphStore, InteractionTable, NodeTable, Recommendation
+from kg_recsys.store.base import (Coded, GraphSnapshot, GraphStore, InteractionColumns, InteractionTable, NodeTable,
+                                  Recommendation)
 
 _LOG = "log.jsonl"
 _BASE = "base.jsonl"
@@ -50,6 +57,120 @@ _READ_ATTEMPTS = 20
 
 class StoreLockedError(RuntimeError):
     """Another process holds the store's writer lock for longer than ``lock_timeout``."""
+
+
+def factorize(values: Sequence, mapping: dict, known: list) -> np.ndarray:
+    """Integer codes of ``values`` in ``known`` (``mapping`` is value -> code), adding new ones."""
+    codes = np.fromiter(map(mapping.get, values, repeat(-1)), np.int64, count=len(values))
+    for n in np.flatnonzero(codes < 0).tolist():
+        value = values[n]
+        code = mapping.get(value)
+        if code is None:
+            code = mapping[value] = len(known)
+            known.append(value)
+        codes[n] = code
+    return codes
+
+
+def recode(column: Coded, mapping: dict, known: list) -> np.ndarray:
+    """:func:`factorize` of a coded column: each distinct value looked up once."""
+    return factorize(column.values, mapping, known)[column.codes] if len(column) else np.zeros(0, np.int64)
+
+
+class _Interactions:
+    """The INTERACTED relationships as columns: user, item, scenario and kind as codes into
+    lists of their values, weight, timestamp (NaN where unknown). A row is one event,
+    keyed like :func:`~kg_recsys.schema.interaction_key` (user, item, scenario, kind and the
+    timestamp's bits, so ``-0.0`` and ``0.0`` stay two events as their keys' text does); rows
+    keep the position of their first write, a later write of the same event sets its weight."""
+
+    _COLUMNS = (("u", np.int64), ("i", np.int64), ("s", np.int64), ("k", np.int64), ("w", np.float64),
+                ("t", np.float64))
+
+    def __init__(self) -> None:
+        self.users: list[str] = []
+        self.items: list[str] = []
+        self.scenarios: list[str] = []
+        self.kinds: list[str] = []
+        self._codes: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+        self.n = 0
+        for name, dtype in self._COLUMNS:
+            setattr(self, name, np.zeros(0, dtype))
+        self._index: dict | None = None  # event key -> row; built at the first write that may merge
+
+    def __len__(self) -> int:
+        return self.n
+
+    def column(self, name: str) -> np.ndarray:
+        return getattr(self, name)[:self.n]
+
+    def _keys(self, u, i, s, k, t) -> Iterable[tuple]:
+        bits = np.where(np.isnan(t), -1, t.view(np.int64))  # -1 is a NaN pattern: no timestamp has it
+        return zip(u.tolist(), i.tolist(), s.tolist(), k.tolist(), bits.tolist())
+
+    def upsert(self, batch: InteractionColumns) -> None:
+        users, items, scenarios, kinds, codes = self.users, self.items, self.scenarios, self.kinds, self._codes
+        u, i = recode(batch.user_id, codes[0], users), recode(batch.item_id, codes[1], items)
+        s, k = recode(batch.scenario, codes[2], scenarios), recode(batch.kind, codes[3], kinds)
+        w = np.asarray(batch.weight, np.float64)
+        t = np.asarray(batch.timestamp, np.float64)
+        size, start = len(u), self.n
+        if self._index is None:
+            self._index = dict(zip(self._keys(*(self.column(c) for c, _ in self._COLUMNS[:4]), self.column("t")),
+                                   range(start)))
+        # One C-level pass: an event seen before maps to its row, a new one to its place in the batch.
+        candidates = np.arange(start, start + size)
+        rows = np.fromiter(map(self._index.setdefault, self._keys(u, i, s, k, t), candidates.tolist()), np.int64,
+                           count=size)
+        new = rows == candidates
+        placed = start + np.cumsum(new) - 1  # where each new event goes: after the rows, in batch order
+        if not new.all():
+            moved = np.flatnonzero(new & (placed != candidates))
+            if len(moved):
+                keys = list(self._keys(u[moved], i[moved], s[moved], k[moved], t[moved]))
+                for key, row in zip(keys, placed[moved].tolist()):
+                    self._index[key] = row
+                remap = np.full(size, -1, np.int64)  # candidate -> its final row, for repeats in the batch
+                remap[np.flatnonzero(new)] = placed[new]
+                inside = rows >= start
+                rows[inside] = remap[rows[inside] - start]
+        self._reserve(start + int(new.sum()))
+        self.n = start + int(new.sum())
+        fresh = np.flatnonzero(new)
+        for name, values in (("u", u), ("i", i), ("s", s), ("k", k), ("t", t)):
+            getattr(self, name)[rows[fresh]] = values[fresh]
+        # A repeated event takes the weight of its last write (fancy assignment does not promise an order).
+        if len(fresh) == size:
+            self.w[rows] = w
+        else:
+            _, last = np.unique(rows[::-1], return_index=True)
+            last = size - 1 - last
+            self.w[rows[last]] = w[last]
+
+    def _reserve(self, size: int) -> None:
+        if size > len(self.u):
+            capacity = max(size, 2 * len(self.u), 1024)
+            for name, dtype in self._COLUMNS:
+                grown = np.zeros(capacity, dtype)
+                grown[:self.n] = getattr(self, name)[:self.n]
+                setattr(self, name, grown)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep the rows where ``mask`` holds, in order."""
+        for name, _ in self._COLUMNS:
+            setattr(self, name, getattr(self, name)[:self.n][mask])
+        self.n = int(mask.sum())
+        self._index = None
+
+    def code(self, which: int, value: str) -> int | None:
+        return self._codes[which].get(value)
+
+    def columns(self, rows: np.ndarray | None = None) -> InteractionColumns:
+        """Rows (default: all, in order) as :class:`InteractionColumns`."""
+        take = slice(0, self.n) if rows is None else rows
+        return InteractionColumns(Coded(self.users, self.u[take]), Coded(self.items, self.i[take]),
+                                  Coded(self.scenarios, self.s[take]), Coded(self.kinds, self.k[take]),
+                                  self.w[take].copy(), self.t[take].copy())
 
 
 # GraphStore is named as the base so that the methods carry the protocol's docstrings
@@ -70,6 +191,7 @@ class MemoryStore(GraphStore):
         self.path = Path(path) if path is not None else None
         self.lock_timeout = float(lock_timeout)
         self.graph = nx.MultiDiGraph()
+        self._interactions = _Interactions()
         self._vectors: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self._lock = None  # the lock file, open and flock'ed from the first write to close()
         self._log = None  # log.jsonl opened for appending, only while holding the lock
@@ -85,7 +207,7 @@ class MemoryStore(GraphStore):
 
     def __repr__(self) -> str:
         return f"MemoryStore(path={str(self.path)!r}, nodes={self.graph.number_of_nodes()}, " \
-               f"relationships={self.graph.number_of_edges()})"
+               f"relationships={self.graph.number_of_edges() + len(self._interactions)})"
 
     def __enter__(self) -> "MemoryStore":
         return self
@@ -116,6 +238,7 @@ class MemoryStore(GraphStore):
         """One attempt; False if ``base.jsonl`` was replaced meanwhile (the log may then be
         cut, so what was read is not a consistent state)."""
         self.graph = nx.MultiDiGraph()
+        self._interactions = _Interactions()
         base_file, log_file = self.path / _BASE, self.path / _LOG
         try:
             base = open(base_file, "rb")
@@ -160,7 +283,7 @@ class MemoryStore(GraphStore):
             except (ValueError, KeyError, TypeError):
                 raise ValueError(f"{file}:{number}: corrupt log record; the store folder was edited by hand?") from None
             self._apply(op, batch)
-            rows += len(batch)
+            rows += _record_rows(op, batch)
         return end, len(lines), rows
 
     # ----------------------------------------------------------------- writing the folder
@@ -210,8 +333,9 @@ class MemoryStore(GraphStore):
         if size > self._log_end:
             os.truncate(log_file, self._log_end)
 
-    def _commit(self, op: str, rows: list) -> None:
-        """Append one batch durably (fsync before returning), apply it, compact if due."""
+    def _commit(self, op: str, rows: list | dict, columns: InteractionColumns | None = None) -> None:
+        """Append one batch durably (fsync before returning), apply it, compact if due.
+        ``columns``: the interaction batch that the record ``rows`` encodes, applied as it is."""
         if self.path is not None:
             self._become_writer()
             data = (json.dumps({"op": op, "rows": rows}, ensure_ascii=False) + "\n").encode("utf-8")
@@ -220,8 +344,11 @@ class MemoryStore(GraphStore):
             os.fsync(self._log.fileno())
             self._log_end += len(data)
             self._log_lines += 1
-            self._log_rows += len(rows)
-        self._apply(op, rows)
+            self._log_rows += _record_rows(op, rows)
+        if columns is not None:
+            self._apply_interaction_columns(columns)
+        else:
+            self._apply(op, rows)
         # Counting the graph's edges walks all of them (80 ms on ml-100k-kg, most of a live
         # update), so recount only when the log could be due: it is compacted at twice the
         # live records, and they were at least ``_counted_records`` at the last count
@@ -232,7 +359,7 @@ class MemoryStore(GraphStore):
                 self.compact()
 
     def _live_records(self) -> int:
-        return self.graph.number_of_nodes() + self.graph.number_of_edges()
+        return self.graph.number_of_nodes() + self.graph.number_of_edges() + len(self._interactions)
 
     def _release(self) -> None:
         if self._log is not None:
@@ -245,8 +372,10 @@ class MemoryStore(GraphStore):
     def _apply(self, op: str, rows: list) -> None:
         if op == "nodes":
             self._apply_nodes(rows)
-        elif op == "interactions":
-            self._apply_interactions(rows)
+        elif op == "interaction_columns":
+            self._apply_interaction_columns(_decode_columns(rows))
+        elif op == "interactions":  # the row records of logs written before the columns
+            self._apply_interaction_columns(_columns_from_rows(rows))
         elif op == "relations":
             self._apply_relations(rows)
         elif op == "recommendations":
@@ -271,16 +400,15 @@ class MemoryStore(GraphStore):
             nodes = [[label, node_id, data.get("text"), data.get("scenario")]
                      for (label, node_id), data in self.graph.nodes(data=True)]
             handle.write(json.dumps({"op": "nodes", "rows": nodes}, ensure_ascii=False) + "\n")
-            interactions, relations, recommendations = [], [], []
+            relations, recommendations = [], []
             for (src_label, src), (dst_label, dst), key, data in self.graph.edges(keys=True, data=True):
                 kind = data["type"]
-                if kind == INTERACTED:
-                    interactions.append([src, dst, data["scenario"], data["kind"], data["weight"], data["timestamp"]])
-                elif kind == RECOMMENDED:
+                if kind == RECOMMENDED:
                     recommendations.append([data["model"], src, dst, data["score"], data["rank"], data["at"]])
                 else:
                     relations.append([src_label, src, kind, dst_label, dst])
-            for op, rows in (("interactions", interactions), ("relations", relations),
+            interactions, _ = _encode_columns(self._interactions.columns())
+            for op, rows in (("interaction_columns", interactions), ("relations", relations),
                              ("recommendations", recommendations)):
                 handle.write(json.dumps({"op": op, "rows": rows}, ensure_ascii=False) + "\n")
             handle.flush()
@@ -349,18 +477,35 @@ class MemoryStore(GraphStore):
         return key
 
     def upsert_interactions(self, rows: Sequence[InteractionRow]) -> None:
-        packed = [[r["user_id"], r["item_id"], r.get("scenario") or DEFAULT_SCENARIO, r.get("kind") or DEFAULT_KIND,
-                   float(r.get("weight", 1.0) if r.get("weight") is not None else 1.0), r.get("timestamp")]
-                  for r in rows]
-        for row in packed:  # the whole batch is checked before any of it is written
-            check_scenario(row[2]), check_scenario(row[3], "kind")
-        self._commit("interactions", packed)
+        self.upsert_interaction_columns(_columns_from_rows(rows))
 
-    def _apply_interactions(self, rows: list) -> None:
-        for user, item, scenario, kind, weight, timestamp in rows:
-            u, i = self._ensure_node(USER, user), self._ensure_node(ITEM, item)
-            self.graph.add_edge(u, i, key=interaction_key(scenario, kind, timestamp), type=INTERACTED,
-                                scenario=scenario, kind=kind, weight=weight, timestamp=timestamp)
+    def upsert_interaction_columns(self, columns: InteractionColumns) -> None:
+        """:meth:`upsert_interactions` for a batch given as columns: the bulk write path (ingestion
+        of a large file uses it), one log record and a few numpy passes per batch.
+
+        Args:
+            columns: the batch, scenario and kind filled in.
+        """
+        if not len(columns):
+            return
+        record, columns = _encode_columns(columns)
+        for what in ("scenario", "kind"):
+            # the whole batch is checked before any of it is written; each distinct value once
+            for value in getattr(columns, what).values:
+                check_scenario(value, what)
+        self._commit("interaction_columns", record, columns)
+
+    def _apply_interaction_columns(self, columns: InteractionColumns) -> None:
+        if not len(columns):
+            return
+        nodes = self.graph._node
+        if any((USER, u) not in nodes for u in columns.user_id.values) or \
+                any((ITEM, i) not in nodes for i in columns.item_id.values):  # (compact: every value is used)
+            # Nodes an interaction creates are added as its rows name them, user before item,
+            # as one edge at a time did: node order is the snapshot's row order.
+            for user, item in zip(columns.user_id.tolist(), columns.item_id.tolist()):
+                self._ensure_node(USER, user), self._ensure_node(ITEM, item)
+        self._interactions.upsert(columns)
 
     def upsert_relations(self, rows: Sequence[RelationRow]) -> None:
         packed = []
@@ -376,14 +521,18 @@ class MemoryStore(GraphStore):
 
     def fill_item_scenarios(self) -> int:
         rows = []
-        # networkx's own dict: through in_edges() or the .pred view this took 7-10 s on ml-1m, 2.5 s here.
-        predecessors = self.graph._pred
+        table = self._interactions
+        counts: dict[str, Counter] = {}
+        if len(table):
+            pairs, tally = np.unique(table.column("i") * len(table.scenarios) + table.column("s"), return_counts=True)
+            for pair, count in zip(pairs.tolist(), tally.tolist()):
+                item, scenario = divmod(pair, len(table.scenarios))
+                counts.setdefault(table.items[item], Counter())[table.scenarios[scenario]] = count
         for key, data in self.graph.nodes(data=True):
             if key[0] == ITEM and data.get("scenario") is None:
-                counts = Counter(edge["scenario"] for by_key in predecessors[key].values()
-                                 for edge in by_key.values() if edge["type"] == INTERACTED)
-                if counts:
-                    rows.append([ITEM, key[1], None, min(counts, key=lambda s: (-counts[s], s))])
+                found = counts.get(key[1])
+                if found:
+                    rows.append([ITEM, key[1], None, min(found, key=lambda s: (-found[s], s))])
         if rows:
             self._commit("nodes", rows)  # logged like any node upsert: durable, replayed on open
         return len(rows)
@@ -392,18 +541,29 @@ class MemoryStore(GraphStore):
     def counts(self) -> dict[str, dict[str, int]]:
         nodes = Counter(label for label, _ in self.graph.nodes)
         relationships = Counter(data for _, _, data in self.graph.edges(data="type"))
+        if len(self._interactions):
+            relationships[INTERACTED] = len(self._interactions)
         return {"nodes": {label: nodes.get(label, 0) for label in NODE_LABELS},
                 "relationships": dict(sorted(relationships.items()))}
 
     def has_relationship(self, src_label: str, src_id: str, relation: str, dst_label: str, dst_id: str) -> bool:
         check_label(src_label), check_label(dst_label), check_relation_name(relation)
         a, b = (src_label, src_id), (dst_label, dst_id)
+        if relation == INTERACTED:
+            return self._has_interaction(a, b) or self._has_interaction(b, a)
         for x, y in ((a, b), (b, a)):
             if self.graph.has_node(x) and self.graph.has_node(y):
                 for data in self.graph.get_edge_data(x, y, default={}).values():
                     if data["type"] == relation:
                         return True
         return False
+
+    def _has_interaction(self, user: tuple[str, str], item: tuple[str, str]) -> bool:
+        table = self._interactions
+        if user[0] != USER or item[0] != ITEM:
+            return False
+        u, i = table.code(0, user[1]), table.code(1, item[1])
+        return u is not None and i is not None and bool(np.any((table.column("u") == u) & (table.column("i") == i)))
 
     def node(self, label: str, node_id: str) -> dict | None:
         """One node's properties.
@@ -425,23 +585,31 @@ class MemoryStore(GraphStore):
             ids.append(node_id), text.append(data.get("text")), scenario.append(data.get("scenario"))
         built = {label: NodeTable.build(*columns) for label, columns in tables.items()}
         index = {label: built[label].index() for label in NODE_LABELS}
-        users, items, scenarios, kinds, weights, stamps = [], [], [], [], [], []
         relations: dict[tuple[str, str, str], tuple[list, list]] = {}
         for (src_label, src), (dst_label, dst), data in self.graph.edges(data=True):
             kind = data["type"]
-            if kind == INTERACTED:
-                users.append(index[USER][src]), items.append(index[ITEM][dst])
-                scenarios.append(data["scenario"]), kinds.append(data["kind"]), weights.append(data["weight"])
-                stamps.append(np.nan if data["timestamp"] is None else data["timestamp"])
-            elif kind != RECOMMENDED:
+            if kind != RECOMMENDED:
                 a, b = relations.setdefault((src_label, kind, dst_label), ([], []))
                 a.append(index[src_label][src]), b.append(index[dst_label][dst])
-        interactions = InteractionTable(
-            np.asarray(users, np.int64), np.asarray(items, np.int64), np.asarray(scenarios, dtype=str),
-            np.asarray(kinds, dtype=str), np.asarray(weights, np.float32), np.asarray(stamps, np.float64),
-        ) if users else InteractionTable.empty()
+        interactions = self._interaction_table(index) if len(self._interactions) else InteractionTable.empty()
         return GraphSnapshot(built[USER], built[ITEM], built["Entity"], interactions,
                              {t: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for t, (a, b) in relations.items()})
+
+    def _interaction_table(self, index: dict[str, dict[str, int]]) -> InteractionTable:
+        """The interactions in the order networkx kept them as edges (the order snapshots always
+        had): by user in node order, a user's items in the order they were first interacted
+        with, an item's events in the order they were first written."""
+        table = self._interactions
+        u, i = table.column("u"), table.column("i")
+        # A deleted user keeps its code (and no rows): -1 is never taken.
+        user_row = np.asarray([index[USER].get(user, -1) for user in table.users], np.int64)[u]
+        item_row = np.asarray([index[ITEM].get(item, -1) for item in table.items], np.int64)[i]
+        _, first, inverse = np.unique(u * len(table.items) + i, return_index=True, return_inverse=True)
+        order = np.lexsort((np.arange(len(u)), first[inverse], user_row))
+        scenarios, kinds = np.asarray(table.scenarios, dtype=str), np.asarray(table.kinds, dtype=str)
+        return InteractionTable(user_row[order], item_row[order], scenarios[table.column("s")[order]],
+                                kinds[table.column("k")[order]], table.column("w")[order].astype(np.float32),
+                                table.column("t")[order])
 
     def delete_user(self, user_id: str) -> bool:
         if not self.graph.has_node((USER, user_id)):
@@ -458,6 +626,9 @@ class MemoryStore(GraphStore):
         for user_id in rows:
             if self.graph.has_node((USER, user_id)):
                 self.graph.remove_node((USER, user_id))  # and every relationship it has
+                code = self._interactions.code(0, user_id)
+                if code is not None:
+                    self._interactions.keep(self._interactions.column("u") != code)
 
     # ----------------------------------------------------------------- vectors and recommendations
     def write_vectors(self, label: str, ids: Sequence[str], vectors: np.ndarray, prop: str = "embedding") -> None:
@@ -510,3 +681,51 @@ class MemoryStore(GraphStore):
     def close(self) -> None:
         """Close the log and release the writer lock (if this store took it)."""
         self._release()
+
+
+# ----------------------------------------------------------------- interaction log records
+def _columns_from_rows(rows: Sequence[InteractionRow]) -> InteractionColumns:
+    """Rows (dicts, or the ``[user, item, scenario, kind, weight, timestamp]`` lists of an old
+    log record) as columns, defaults filled in."""
+    if rows and not isinstance(rows[0], dict):
+        rows = [dict(zip(("user_id", "item_id", "scenario", "kind", "weight", "timestamp"), row)) for row in rows]
+    return InteractionColumns(
+        Coded.of([r["user_id"] for r in rows]), Coded.of([r["item_id"] for r in rows]),
+        Coded.of([r.get("scenario") or DEFAULT_SCENARIO for r in rows]),
+        Coded.of([r.get("kind") or DEFAULT_KIND for r in rows]),
+        np.asarray([1.0 if r.get("weight") is None else float(r["weight"]) for r in rows], np.float64),
+        np.asarray([np.nan if r.get("timestamp") is None else float(r["timestamp"]) for r in rows], np.float64))
+
+
+def _encode_columns(columns: InteractionColumns) -> tuple[dict, InteractionColumns]:
+    """An ``interaction_columns`` log record, and the columns it holds: each string column
+    ``{"values", "codes"}`` with only the values its rows use (or one string, when every row
+    has the same); weight and timestamp JSON lists, an unknown timestamp ``null``."""
+    record, compact = {}, {}
+    for name in ("user_id", "item_id", "scenario", "kind"):
+        column = getattr(columns, name)
+        used, codes = np.unique(column.codes, return_inverse=True)
+        values = [column.values[n] for n in used.tolist()]
+        compact[name] = Coded(values, codes.reshape(-1))
+        record[name] = values[0] if len(values) == 1 else {"values": values, "codes": codes.reshape(-1).tolist()}
+    record["weight"] = np.asarray(columns.weight, np.float64).tolist()
+    stamps = np.asarray(columns.timestamp, np.float64)
+    missing = np.isnan(stamps)
+    record["timestamp"] = stamps.tolist() if not missing.any() else \
+        [None if gone else t for t, gone in zip(stamps.tolist(), missing.tolist())]
+    return record, InteractionColumns(compact["user_id"], compact["item_id"], compact["scenario"], compact["kind"],
+                                      np.asarray(columns.weight, np.float64), stamps)
+
+
+def _decode_columns(record: dict) -> InteractionColumns:
+    size = len(record["weight"])
+    coded = [Coded([value], np.zeros(size, np.int64)) if isinstance(value, str) else
+             Coded(value["values"], np.asarray(value["codes"], np.int64))
+             for value in (record[name] for name in ("user_id", "item_id", "scenario", "kind"))]
+    stamps = np.asarray(record["timestamp"], np.float64)  # null (None) becomes NaN
+    return InteractionColumns(*coded, np.asarray(record["weight"], np.float64), stamps)
+
+
+def _record_rows(op: str, rows) -> int:
+    """The rows a log record holds (compaction compares them with the live records)."""
+    return len(rows["weight"]) if op == "interaction_columns" else len(rows)

@@ -24,9 +24,9 @@ CHILD = textwrap.dedent("""
     from kg_recsys.store.memory import MemoryStore
 
     class Reporting(MemoryStore):
-        def upsert_interactions(self, rows):
-            super().upsert_interactions(rows)
-            last = rows[-1]
+        def upsert_interaction_columns(self, columns):  # the write ingestion makes (the bulk path)
+            super().upsert_interaction_columns(columns)
+            last = columns.rows()[-1]
             print("ACK", last["user_id"], last["item_id"], flush=True)
             time.sleep(0.05)
 

@@ -15,9 +15,11 @@ from ingest import ingest_source
 from kg_recsys.store.memory import MemoryStore
 from test_memory_concurrency import SLOW_APPENDS, flat, synthetic_folder
 
+# Pieces of 1 KiB: the column log records are a few KiB per batch (coded ids), and a
+# kill should land mid-line often enough to test the repair.
 # Imports once, then forks one ingest per line on stdin and reports how it ended: five crashes
 # cost five forks, not five interpreter start-ups.
-LAUNCHER = SLOW_APPENDS.replace("PIECE = 65536", "PIECE = 4096") + textwrap.dedent("""
+LAUNCHER = SLOW_APPENDS.replace("PIECE = 65536", "PIECE = 1024") + textwrap.dedent("""
     import os, sys
     from ingest import ingest_source
     from kg_recsys.store.memory import MemoryStore
