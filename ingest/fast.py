@@ -59,6 +59,10 @@ def read_plain(path: Path, separator: str, width: int, header: bool) -> dict[int
     if (not data or data.startswith(_UTF8_BOM) or b'"' in data or data.count(b"\r") != data.count(b"\r\n")
             or data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data):
         return None
+    try:  # pyarrow would hand an invalid row's text to the handler undecodable, and print that
+        data.decode("utf-8")
+    except UnicodeDecodeError:  # the row path names the line
+        return None
     # "::" is read as ':' with an empty column between fields; a ':' inside a field shows up
     # as a line with too many columns (or a non-empty in-between column) and the file is not plain.
     step = len(separator)
@@ -73,7 +77,7 @@ def read_plain(path: Path, separator: str, width: int, header: bool) -> dict[int
                                               invalid_row_handler=lambda row: invalid.append(row) or "skip"),
             convert_options=pa.csv.ConvertOptions(column_types={f"c{n}": pa.string() for n in range(columns)},
                                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowInvalid, UnicodeDecodeError):  # not UTF-8, or a line pyarrow cannot split
+    except pa.ArrowInvalid:  # a line pyarrow cannot split
         return None
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     if invalid or table.num_rows != lines:
