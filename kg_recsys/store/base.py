@@ -11,7 +11,7 @@ from typing import Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from kg_recsys.schema import ENTITY, ITEM, USER, InteractionRow, NodeRow, RelationRow
+from kg_recsys.schema import DEFAULT_KIND, DEFAULT_SCENARIO, ENTITY, ITEM, USER, InteractionRow, NodeRow, RelationRow
 
 EdgeType = tuple[str, str, str]  # (src_label, relation, dst_label)
 
@@ -70,6 +70,13 @@ class InteractionTable:
             user=self.user[mask], item=self.item[mask], scenario=self.scenario[mask],
             kind=self.kind[mask], weight=self.weight[mask], timestamp=self.timestamp[mask],
         )
+
+    @staticmethod
+    def from_pairs(user: Sequence[int], item: Sequence[int], scenario: str = DEFAULT_SCENARIO) -> "InteractionTable":
+        """Unweighted, untimed ``(user, item)`` rows in one scenario (weight 1, no timestamp)."""
+        n = len(user)
+        return InteractionTable(np.asarray(user, np.int64), np.asarray(item, np.int64), np.full(n, scenario, dtype=str),
+                                np.full(n, DEFAULT_KIND, dtype=str), np.ones(n, np.float32), np.full(n, np.nan))
 
     @staticmethod
     def concat(parts: Sequence["InteractionTable"]) -> "InteractionTable":

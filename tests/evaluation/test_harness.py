@@ -133,11 +133,8 @@ def test_nan_means_no_recommendation(split):
 
 def test_rank_metrics_hand_case():
     # 2 users, 4 items. user 0: knows item 0, relevant {1, 3}; user 1: relevant {2}.
-    table = lambda u, i: InteractionTable(np.array(u), np.array(i), np.array(["s"] * len(u)),  # noqa: E731
-                                          np.array(["k"] * len(u)), np.ones(len(u), np.float32),
-                                          np.full(len(u), np.nan))
-    exclude = UserItems(table([0], [0]), 2)
-    truth = UserItems(table([0, 0, 1], [1, 3, 2]), 2)
+    exclude = UserItems(InteractionTable.from_pairs([0], [0]), 2)
+    truth = UserItems(InteractionTable.from_pairs([0, 0, 1], [1, 3, 2]), 2)
     scores = np.array([[9.0, 3.0, 2.0, 1.0],   # user 0 ranks (0 excluded) 1, 2, 3
                        [4.0, 3.0, 2.0, 1.0]])  # user 1 ranks 0, 1, 2, 3
 
@@ -157,11 +154,8 @@ def test_rank_metrics_hand_case():
 
 def test_rank_metrics_novelty_and_cold_share_hand_case():
     # The same two users: top-2 lists are user 0 -> [1, 2], user 1 -> [0, 1].
-    table = lambda u, i: InteractionTable(np.array(u), np.array(i), np.array(["s"] * len(u)),  # noqa: E731
-                                          np.array(["k"] * len(u)), np.ones(len(u), np.float32),
-                                          np.full(len(u), np.nan))
-    exclude = UserItems(table([0], [0]), 2)
-    truth = UserItems(table([0, 0, 1], [1, 3, 2]), 2)
+    exclude = UserItems(InteractionTable.from_pairs([0], [0]), 2)
+    truth = UserItems(InteractionTable.from_pairs([0, 0, 1], [1, 3, 2]), 2)
     scores = np.array([[9.0, 3.0, 2.0, 1.0], [4.0, 3.0, 2.0, 1.0]])
     counts = np.array([2, 1, 0, 0])  # training users per item, of U = 2
     metrics, _ = rank_metrics(lambda u, i: scores[u][:, i], np.array([0, 1]), np.arange(4), exclude, truth, k=2,

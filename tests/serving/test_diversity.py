@@ -40,12 +40,10 @@ def test_ild_in_the_harness_hand_case():
     from kg_recsys.evaluation.harness import UserItems, rank_metrics
     from kg_recsys.store.base import InteractionTable
 
-    table = lambda u, i: InteractionTable(np.array(u), np.array(i), np.array(["s"] * len(u)),  # noqa: E731
-                                          np.array(["k"] * len(u)), np.ones(len(u), np.float32),
-                                          np.full(len(u), np.nan))
     scores = np.array([[3.0, 2.0, 1.0], [1.0, 3.0, 2.0]])
     metrics, _ = rank_metrics(lambda u, i: scores[u][:, i], np.array([0, 1]), np.arange(3),
-                              UserItems(table([], []), 2), UserItems(table([0, 1], [0, 1]), 2), k=2,
+                              UserItems(InteractionTable.from_pairs([], []), 2),
+                              UserItems(InteractionTable.from_pairs([0, 1], [0, 1]), 2), k=2,
                               item_vectors=_vectors())
     # user 0 lists items 0, 1 (distance 0); user 1 lists 1, 2 (distance 1)
     assert metrics["ild@2"] == pytest.approx(0.5)
