@@ -49,13 +49,14 @@ declare -A runs=(
     [douban-cdr_music-book]="douban-cdr --protocol cross-scenario --source-scenario music --target-scenario book"
     [ml-100k-kg_warm]="ml-100k-kg --protocol warm"
     [ml-100k-kg_cold-user]="ml-100k-kg --protocol cold-user"
+    [ml-100k-kg_cold-user-profile]="ml-100k-kg --protocol cold-user --cold-user-context 0"
     # The same splits with ml-100k.link re-keyed to ml-100k ids (see ingest/datasets.py).
     [ml-100k-kg-relinked_cold-item]="ml-100k-kg-relinked --protocol cold-item"
     [ml-100k-kg-relinked_warm]="ml-100k-kg-relinked --protocol warm"
     [ml-100k-kg-relinked_cold-user]="ml-100k-kg-relinked --protocol cold-user"
 )
 order=(ml-100k-kg_cold-item lastfm-kg_cold-item douban-cdr_book-music douban-cdr_music-book
-       ml-100k-kg_warm ml-100k-kg_cold-user ml-100k-kg-relinked_cold-item ml-100k-kg-relinked_warm
+       ml-100k-kg_warm ml-100k-kg_cold-user ml-100k-kg_cold-user-profile ml-100k-kg-relinked_cold-item ml-100k-kg-relinked_warm
        ml-100k-kg-relinked_cold-user)
 for name in "${order[@]}"; do
     [[ -z "$only" || "$only" == *",$name,"* ]] || continue

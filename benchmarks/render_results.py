@@ -30,6 +30,8 @@ def render(result: dict, name: str) -> str:
     split = result.get("split", {})
     if split.get("source_scenario"):
         title += f" ({split['source_scenario']} -> {split['target_scenario']})"
+    if split.get("cold_user_context") == 0:
+        title += " (profile only)"
     lines = [title, "", f"{result.get('users', '?')} test users, {split.get('candidates', '?')} candidate items, "
              f"seed {result.get('seed', '?')}. "
              "Fit and score seconds on 2 CPU cores (one thread per run).", "",

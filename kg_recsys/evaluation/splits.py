@@ -55,6 +55,8 @@ class Split:
     #: Under ``hybrid``: the held-out (cold) item indices, sorted, which are ranked together
     #: with the warm items; the harness reports their share of each top-K list.
     cold_items: np.ndarray | None = None
+    #: Under ``cold-user``: interactions revealed per held-out user (``0``: profile only).
+    cold_user_context: int | None = None
 
     def test_users(self) -> np.ndarray:
         """Sorted indices of the users with at least one test interaction."""
@@ -65,6 +67,7 @@ class Split:
         return {
             "protocol": self.protocol, "seed": self.seed,
             "source_scenario": self.source_scenario, "target_scenario": self.target_scenario,
+            **({"cold_user_context": self.cold_user_context} if self.cold_user_context is not None else {}),
             "train_interactions": len(self.train.interactions),
             "context_interactions": len(self.context.interactions),
             "valid_interactions": len(self.valid), "test_interactions": len(self.test),
@@ -229,7 +232,8 @@ def make_split(
                  candidates=np.asarray(candidates, dtype=np.int64), seed=seed,
                  source_scenario=source_scenario if protocol == "cross-scenario" else None,
                  target_scenario=target_scenario if protocol == "cross-scenario" else None,
-                 cold_items=np.asarray(held, dtype=np.int64) if protocol == "hybrid" else None)
+                 cold_items=np.asarray(held, dtype=np.int64) if protocol == "hybrid" else None,
+                 cold_user_context=cold_user_context if protocol == "cold-user" else None)
 
 
 _TRAIN, _TEST, _CONTEXT = 0, 1, 2

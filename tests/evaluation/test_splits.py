@@ -126,6 +126,7 @@ def test_cold_user_users_never_in_train(snapshot, context_size):
     counts = np.bincount([u for u, _ in revealed_pairs], minlength=len(snapshot.users))
     assert counts.max(initial=0) == context_size
     assert len(revealed_pairs) == context_size * len(held)
+    assert split.summary()["cold_user_context"] == context_size  # result files say which setting
     # profile (attribute) relations of the held users stay
     src, _ = split.train.relations[(USER, "gender", "Entity")]
     assert held <= set(src.tolist())
