@@ -135,7 +135,18 @@ def layout_edges(graph: GraphSnapshot | GraphTopology, layout: GraphLayout) -> d
     into ``HeteroData`` (and :class:`~kg_recsys.store.pyg_remote.StoreGraphStore` into PyG's
     ``GraphStore``): each ``[2, E]`` int64, unique (source, target) pairs in ascending order,
     empty where the graph has none. Edge types outside the layout are left out: the model
-    has no weights for them."""
+    has no weights for them.
+
+    Args:
+        graph: a snapshot, or a store's :class:`~kg_recsys.store.base.GraphTopology`.
+        layout: the edge types.
+
+    Returns:
+        ``{edge_type: edge_index}`` for every edge type of ``layout``, in its order.
+
+    Shapes:
+        edge_index: ``[2, E]``, rows of the source and target node types.
+    """
     renamed = dict(layout.merged)
     grouped: dict[EdgeKey, list[tuple[np.ndarray, np.ndarray]]] = {}
     for key, pair in _edges(graph, use_kg=True).items():
@@ -145,7 +156,8 @@ def layout_edges(graph: GraphSnapshot | GraphTopology, layout: GraphLayout) -> d
         parts = grouped.get(key, [])
         src = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
         dst = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-        found[key] = np.unique(np.stack([src, dst]).astype(np.int64), axis=1) if len(src) else np.zeros((2, 0), np.int64)
+        pairs = np.stack([src, dst]).astype(np.int64)
+        found[key] = np.unique(pairs, axis=1) if len(src) else np.zeros((2, 0), np.int64)
     return found
 
 

@@ -2,8 +2,8 @@
 from kg_recsys.store.base import (GraphSnapshot, GraphStore, GraphTopology, InteractionTable, NodeTable, Recommendation,
                                   open_store)
 
-__all__ = ["GraphSnapshot", "GraphStore", "GraphTopology", "InteractionTable", "NodeTable", "Recommendation", "MemoryStore",
-           "open_store"]
+__all__ = ["GraphSnapshot", "GraphStore", "GraphTopology", "InteractionTable", "NodeTable", "Recommendation",
+           "MemoryStore", "open_store"]
 
 
 def __getattr__(name: str):

@@ -42,7 +42,7 @@ from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, INTERACTED, ITEM, NODE_LABELS, RECOMMENDED, USER,
     InteractionRow, NodeRow, RelationRow, check_label, check_relation_name, check_scenario,
 )
-from kg_recsys.store.base import (Coded, GraphSnapshot, GraphStore, GraphTopology, InteractionColumns,
+from kg_recsys.store.base import (Coded, EdgeType, GraphSnapshot, GraphStore, GraphTopology, InteractionColumns,
                                   InteractionTable, NodeTable, Recommendation)
 
 _LOG = "log.jsonl"
@@ -597,10 +597,10 @@ class MemoryStore(GraphStore):
         user_row = np.asarray([index[USER].get(user, -1) for user in table.users], np.int64)[table.column("u")]
         item_row = np.asarray([index[ITEM].get(item, -1) for item in table.items], np.int64)[table.column("i")]
         scenario = np.asarray(table.scenarios, dtype=str)[table.column("s")] if len(table) else np.zeros(0, dtype=str)
-        return GraphTopology({label: np.asarray(v, dtype=str) if v else np.zeros(0, dtype=str) for label, v in ids.items()},
-                             (user_row, item_row, scenario), self._relation_arrays(index))
+        tables = {label: np.asarray(v, dtype=str) if v else np.zeros(0, dtype=str) for label, v in ids.items()}
+        return GraphTopology(tables, (user_row, item_row, scenario), self._relation_arrays(index))
 
-    def _relation_arrays(self, index: dict[str, dict[str, int]]) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+    def _relation_arrays(self, index: dict[str, dict[str, int]]) -> dict[EdgeType, tuple[np.ndarray, np.ndarray]]:
         """Every networkx edge but RECOMMENDED, as index arrays per (src label, type, dst label)."""
         relations: dict[tuple[str, str, str], tuple[list, list]] = {}
         for (src_label, src), (dst_label, dst), data in self.graph.edges(data=True):

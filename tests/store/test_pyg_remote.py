@@ -224,3 +224,28 @@ def test_neo4j_names_are_checked_before_they_reach_cypher(neo4j_store):
         neo4j_store.vector_size("Item`", TEXT_VECTOR_PROP)
     with pytest.raises(SchemaError):
         neo4j_store.read_vectors("Item` {id: 'x'}) DETACH DELETE n //", ["x"], TEXT_VECTOR_PROP)
+
+
+def test_topology_follows_the_snapshot_after_a_user_is_deleted_in_small_batches(store):
+    """Every kind of relationship (user-user, user-entity, item-entity, entity-entity, repeated
+    interactions) and a deleted user; on Neo4j in batches of 7 (the fixture's)."""
+    store.upsert_nodes(ITEM, [{"id": f"i{n}", "text": "t"} for n in range(12)])
+    store.upsert_interactions([{"user_id": f"u{n % 9}", "item_id": f"i{n % 12}", "scenario": ("a", "b")[n % 2],
+                                "timestamp": float(n // 20)} for n in range(60)])
+    store.upsert_relations(
+        [{"src_label": USER, "src_id": "u1", "relation": "friend", "dst_label": USER, "dst_id": "u2"},
+         {"src_label": USER, "src_id": "u3", "relation": "occupation", "dst_label": ENTITY, "dst_id": "occ=x"},
+         {"src_label": ENTITY, "src_id": "m.1", "relation": "film.actor", "dst_label": ENTITY, "dst_id": "m.2"}]
+        + [{"src_label": ITEM, "src_id": f"i{n}", "relation": "genre", "dst_label": ENTITY, "dst_id": f"g{n % 4}"}
+           for n in range(12)])
+    assert store.delete_user("u4")
+    snapshot, topology = store.snapshot(), store.topology()
+    assert canonical(topology) == canonical(snapshot.topology())
+    assert "u4" not in topology.ids[USER].tolist() and len(topology.interactions[0]) == len(snapshot.interactions)
+    layout = make_layout(snapshot, min_relation_edges=1)
+    assert make_layout(topology, min_relation_edges=1) == layout
+    data = build_hetero_data(snapshot, layout)
+    _, graph_store = store_backend(store, layout, dim=DIM)
+    for attr in graph_store.get_all_edge_attrs():
+        row, col = graph_store.get_edge_index(attr)
+        assert torch.equal(torch.stack([row, col]), data[attr.edge_type].edge_index), attr.edge_type
