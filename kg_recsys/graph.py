@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from kg_recsys.schema import ENTITY, ITEM, SAME_AS, USER
-from kg_recsys.store.base import GraphSnapshot
+from kg_recsys.store.base import GraphSnapshot, GraphTopology
 
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
@@ -59,8 +59,13 @@ class GraphLayout:
                            tuple((tuple(a), tuple(b)) for a, b in values.get("merged", [])))
 
 
-def _edges(snapshot: GraphSnapshot, *, use_kg: bool) -> dict[EdgeKey, tuple[np.ndarray, np.ndarray]]:
-    """Every edge of the snapshot as (src, rel, dst) -> index arrays, reverses included."""
+def _topology(graph: GraphSnapshot | GraphTopology) -> GraphTopology:
+    return graph.topology() if isinstance(graph, GraphSnapshot) else graph
+
+
+def _edges(graph: GraphSnapshot | GraphTopology, *, use_kg: bool) -> dict[EdgeKey, tuple[np.ndarray, np.ndarray]]:
+    """Every edge of the graph as (src, rel, dst) -> index arrays, reverses included."""
+    snapshot = _topology(graph)
     edges: dict[EdgeKey, list[tuple[np.ndarray, np.ndarray]]] = {}
 
     def add(key: EdgeKey, src: np.ndarray, dst: np.ndarray, symmetric: bool = False) -> None:
@@ -77,10 +82,10 @@ def _edges(snapshot: GraphSnapshot, *, use_kg: bool) -> dict[EdgeKey, tuple[np.n
             edges.setdefault(key, []).append((src, dst))
             edges.setdefault((d, f"rev_{r}", s), []).append((dst, src))
 
-    inter = snapshot.interactions
-    for scenario in np.unique(inter.scenario):
-        mask = inter.scenario == scenario
-        add(("user", interaction_relation(str(scenario)), "item"), inter.user[mask], inter.item[mask])
+    users, items, scenarios = snapshot.interactions
+    for scenario in np.unique(scenarios):
+        mask = scenarios == scenario
+        add(("user", interaction_relation(str(scenario)), "item"), users[mask], items[mask])
 
     same_as = snapshot.relations.get((ITEM, SAME_AS, ENTITY))
     if same_as is not None:
@@ -111,7 +116,8 @@ def _edges(snapshot: GraphSnapshot, *, use_kg: bool) -> dict[EdgeKey, tuple[np.n
             for key, parts in edges.items()}
 
 
-def make_layout(snapshot: GraphSnapshot, *, use_kg: bool = True, min_relation_edges: int = 1000) -> GraphLayout:
+def make_layout(snapshot: GraphSnapshot | GraphTopology, *, use_kg: bool = True,
+                min_relation_edges: int = 1000) -> GraphLayout:
     """Fix the edge types for training. Relations with fewer than ``min_relation_edges``
     edges are merged into one ``other`` type per node type pair: too rare to learn a
     weight of their own, and each type costs a full aggregation over its target nodes
@@ -124,27 +130,49 @@ def make_layout(snapshot: GraphSnapshot, *, use_kg: bool = True, min_relation_ed
     return GraphLayout(tuple(edge_types), tuple(snapshot.scenarios()), merged)
 
 
-def build_hetero_data(snapshot: GraphSnapshot, layout: GraphLayout,
-                      text_vectors: dict[str, np.ndarray] | None = None) -> "HeteroData":
-    """``HeteroData`` with ``x`` (text vectors, or zeros) per node type and an
-    ``edge_index`` for every edge type of ``layout`` (empty where the snapshot has none).
-    Edge types outside the layout are left out: the model has no weights for them."""
-    from torch_geometric.data import HeteroData  # here: serving reads GraphLayout without PyG
+def layout_edges(graph: GraphSnapshot | GraphTopology, layout: GraphLayout) -> dict[EdgeKey, np.ndarray]:
+    """The edges of every edge type of ``layout``, as :func:`build_hetero_data` puts them
+    into ``HeteroData`` (and :class:`~kg_recsys.store.pyg_remote.StoreGraphStore` into PyG's
+    ``GraphStore``): each ``[2, E]`` int64, unique (source, target) pairs in ascending order,
+    empty where the graph has none. Edge types outside the layout are left out: the model
+    has no weights for them.
 
-    data = HeteroData()
-    for label, node_type in NODE_TYPE.items():
-        count = len(snapshot.nodes(label))
-        data[node_type].num_nodes = count
-        if text_vectors is not None:
-            data[node_type].x = torch.from_numpy(np.ascontiguousarray(text_vectors[label], dtype=np.float32))
+    Args:
+        graph: a snapshot, or a store's :class:`~kg_recsys.store.base.GraphTopology`.
+        layout: the edge types.
+
+    Returns:
+        ``{edge_type: edge_index}`` for every edge type of ``layout``, in its order.
+
+    Shapes:
+        edge_index: ``[2, E]``, rows of the source and target node types.
+    """
     renamed = dict(layout.merged)
     grouped: dict[EdgeKey, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for key, pair in _edges(snapshot, use_kg=True).items():
+    for key, pair in _edges(graph, use_kg=True).items():
         grouped.setdefault(renamed.get(key, key), []).append(pair)
+    found = {}
     for key in layout.edge_types:
         parts = grouped.get(key, [])
         src = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
         dst = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-        pairs = np.unique(np.stack([src, dst]).astype(np.int64), axis=1) if len(src) else np.zeros((2, 0), np.int64)
+        pairs = np.stack([src, dst]).astype(np.int64)
+        found[key] = np.unique(pairs, axis=1) if len(src) else np.zeros((2, 0), np.int64)
+    return found
+
+
+def build_hetero_data(snapshot: GraphSnapshot | GraphTopology, layout: GraphLayout,
+                      text_vectors: dict[str, np.ndarray] | None = None) -> "HeteroData":
+    """``HeteroData`` with ``x`` (text vectors, or zeros) per node type and an
+    ``edge_index`` for every edge type of ``layout`` (:func:`layout_edges`)."""
+    from torch_geometric.data import HeteroData  # here: serving reads GraphLayout without PyG
+
+    topology = _topology(snapshot)
+    data = HeteroData()
+    for label, node_type in NODE_TYPE.items():
+        data[node_type].num_nodes = topology.num_nodes(label)
+        if text_vectors is not None:
+            data[node_type].x = torch.from_numpy(np.ascontiguousarray(text_vectors[label], dtype=np.float32))
+    for key, pairs in layout_edges(topology, layout).items():
         data[key].edge_index = torch.from_numpy(pairs)
     return data

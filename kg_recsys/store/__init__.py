@@ -1,9 +1,9 @@
 """Graph stores: the embedded default (networkx) and Neo4j, behind one protocol."""
-from kg_recsys.store.base import (GraphSnapshot, GraphStore, InteractionTable, NodeTable, Recommendation,
+from kg_recsys.store.base import (GraphSnapshot, GraphStore, GraphTopology, InteractionTable, NodeTable, Recommendation,
                                   open_store)
 
-__all__ = ["GraphSnapshot", "GraphStore", "InteractionTable", "NodeTable", "Recommendation", "MemoryStore",
-           "open_store"]
+__all__ = ["GraphSnapshot", "GraphStore", "GraphTopology", "InteractionTable", "NodeTable", "Recommendation",
+           "MemoryStore", "open_store"]
 
 
 def __getattr__(name: str):

@@ -210,6 +210,16 @@ class GraphSnapshot:
         """
         return sorted(set(self.interactions.scenario.tolist()))
 
+    def topology(self) -> GraphTopology:
+        """The snapshot's structure (its arrays shared, not copied).
+
+        Returns:
+            The :class:`GraphTopology` that :meth:`GraphStore.topology` gives for the same graph.
+        """
+        inter = self.interactions
+        return GraphTopology({label: self.nodes(label).ids for label in (USER, ITEM, ENTITY)},
+                             (inter.user, inter.item, inter.scenario), self.relations)
+
     # Saved with numpy's npz and allow_pickle=False: plain arrays, nothing executable.
     def save(self, path: str) -> None:
         """Write the snapshot as one compressed ``.npz`` of plain arrays.
@@ -248,6 +258,32 @@ class GraphSnapshot:
             relations = {tuple(t.split("\t")): (data[f"relations.{i}.src"], data[f"relations.{i}.dst"])
                          for i, t in enumerate(data["relations.types"].tolist())}
         return GraphSnapshot(tables["users"], tables["items"], tables["entities"], interactions, relations)
+
+
+@dataclass(frozen=True)
+class GraphTopology:
+    """The graph's structure without its text, kinds, weights or timestamps: what a
+    neighbour sampler reads from a store (:meth:`GraphStore.topology`), numbered as
+    :meth:`GraphStore.snapshot` numbers the nodes, so index arrays from either agree.
+    Features are not in it: :class:`~kg_recsys.store.pyg_remote.StoreFeatureStore` reads
+    them from the store per batch (:meth:`GraphStore.read_vectors`)."""
+
+    #: Per label (``"User"``, ``"Item"``, ``"Entity"``), the ``[N]`` str node ids in
+    #: snapshot order: row ``n`` of every index array below is node ``ids[label][n]``.
+    ids: dict[str, np.ndarray]
+    #: ``[E]`` int64 user rows, ``[E]`` int64 item rows and ``[E]`` str scenarios, one per
+    #: INTERACTED relationship (in no particular order).
+    interactions: tuple[np.ndarray, np.ndarray, np.ndarray]
+    #: As :attr:`GraphSnapshot.relations`.
+    relations: dict[EdgeType, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def num_nodes(self, label: str) -> int:
+        """How many nodes of ``label`` there are."""
+        return len(self.ids[label])
+
+    def scenarios(self) -> list[str]:
+        """The scenarios of the interactions, sorted, each once."""
+        return sorted(set(self.interactions[2].tolist()))
 
 
 class StoreConnectionError(ValueError):
@@ -349,6 +385,43 @@ class GraphStore(Protocol):
 
         Returns:
             The whole graph, RECOMMENDED relationships left out.
+        """
+
+    def topology(self) -> GraphTopology:
+        """The graph's structure as index arrays, without texts or interaction properties
+        (what PyG's samplers need; see :mod:`kg_recsys.store.pyg_remote`), read in batches.
+
+        Returns:
+            Node ids and relationships numbered as :meth:`snapshot` numbers them,
+            RECOMMENDED relationships left out.
+        """
+
+    def read_vectors(self, label: str, ids: Sequence[str], prop: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
+        """The vectors stored on some nodes (by :meth:`write_vectors`), in the order asked.
+
+        Args:
+            label: the nodes' label.
+            ids: the nodes' ids.
+            prop: the property the vectors were written to. (default: ``"embedding"``)
+
+        Returns:
+            ``(vectors, found)``: float32 vectors, zero rows where a node has none (or there is
+            no such node), and which rows were found.
+
+        Shapes:
+            ids: ``[B]``; vectors: ``[B, d]`` (``d`` is :meth:`vector_size`, 0 if none is
+            stored); found: ``[B]`` bool.
+        """
+
+    def vector_size(self, label: str, prop: str = "embedding") -> int:
+        """The length of the vectors stored under ``prop`` on ``label`` nodes.
+
+        Args:
+            label: the nodes' label.
+            prop: the property. (default: ``"embedding"``)
+
+        Returns:
+            The length of one of them, 0 if no ``label`` node has one.
         """
 
     def write_vectors(self, label: str, ids: Sequence[str], vectors: np.ndarray, prop: str = "embedding") -> None:

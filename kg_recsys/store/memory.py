@@ -42,8 +42,8 @@ from kg_recsys.schema import (
     DEFAULT_KIND, DEFAULT_SCENARIO, INTERACTED, ITEM, NODE_LABELS, RECOMMENDED, USER,
     InteractionRow, NodeRow, RelationRow, check_label, check_relation_name, check_scenario,
 )
-from kg_recsys.store.base import (Coded, GraphSnapshot, GraphStore, InteractionColumns, InteractionTable, NodeTable,
-                                  Recommendation)
+from kg_recsys.store.base import (Coded, EdgeType, GraphSnapshot, GraphStore, GraphTopology, InteractionColumns,
+                                  InteractionTable, NodeTable, Recommendation)
 
 _LOG = "log.jsonl"
 _BASE = "base.jsonl"
@@ -585,15 +585,30 @@ class MemoryStore(GraphStore):
             ids.append(node_id), text.append(data.get("text")), scenario.append(data.get("scenario"))
         built = {label: NodeTable.build(*columns) for label, columns in tables.items()}
         index = {label: built[label].index() for label in NODE_LABELS}
+        interactions = self._interaction_table(index) if len(self._interactions) else InteractionTable.empty()
+        return GraphSnapshot(built[USER], built[ITEM], built["Entity"], interactions, self._relation_arrays(index))
+
+    def topology(self) -> GraphTopology:
+        ids: dict[str, list[str]] = {label: [] for label in NODE_LABELS}
+        for label, node_id in self.graph.nodes:  # node order is the snapshot's row order
+            ids[label].append(node_id)
+        index = {label: {node_id: n for n, node_id in enumerate(v)} for label, v in ids.items()}
+        table = self._interactions
+        user_row = np.asarray([index[USER].get(user, -1) for user in table.users], np.int64)[table.column("u")]
+        item_row = np.asarray([index[ITEM].get(item, -1) for item in table.items], np.int64)[table.column("i")]
+        scenario = np.asarray(table.scenarios, dtype=str)[table.column("s")] if len(table) else np.zeros(0, dtype=str)
+        tables = {label: np.asarray(v, dtype=str) if v else np.zeros(0, dtype=str) for label, v in ids.items()}
+        return GraphTopology(tables, (user_row, item_row, scenario), self._relation_arrays(index))
+
+    def _relation_arrays(self, index: dict[str, dict[str, int]]) -> dict[EdgeType, tuple[np.ndarray, np.ndarray]]:
+        """Every networkx edge but RECOMMENDED, as index arrays per (src label, type, dst label)."""
         relations: dict[tuple[str, str, str], tuple[list, list]] = {}
         for (src_label, src), (dst_label, dst), data in self.graph.edges(data=True):
             kind = data["type"]
             if kind != RECOMMENDED:
                 a, b = relations.setdefault((src_label, kind, dst_label), ([], []))
                 a.append(index[src_label][src]), b.append(index[dst_label][dst])
-        interactions = self._interaction_table(index) if len(self._interactions) else InteractionTable.empty()
-        return GraphSnapshot(built[USER], built[ITEM], built["Entity"], interactions,
-                             {t: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for t, (a, b) in relations.items()})
+        return {t: (np.asarray(a, np.int64), np.asarray(b, np.int64)) for t, (a, b) in relations.items()}
 
     def _interaction_table(self, index: dict[str, dict[str, int]]) -> InteractionTable:
         """The interactions in the order networkx kept them as edges (the order snapshots always
@@ -639,6 +654,20 @@ class MemoryStore(GraphStore):
         for node_id, vector in zip(ids, np.asarray(vectors, dtype=np.float32)):
             table[node_id] = vector
         self._save_vectors()
+
+    def read_vectors(self, label: str, ids: Sequence[str], prop: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
+        table = self._vectors.get((check_label(label), prop), {})
+        size = self.vector_size(label, prop)
+        vectors, found = np.zeros((len(ids), size), np.float32), np.zeros(len(ids), bool)
+        for n, node_id in enumerate(ids):
+            vector = table.get(node_id)
+            if vector is not None:
+                vectors[n], found[n] = vector, True
+        return vectors, found
+
+    def vector_size(self, label: str, prop: str = "embedding") -> int:
+        table = self._vectors.get((check_label(label), prop), {})
+        return len(next(iter(table.values()))) if table else 0
 
     def similar_by_vector(self, label: str, vector: np.ndarray, k: int, prop: str = "embedding") -> list[tuple[str, float]]:
         table = self._vectors.get((label, prop), {})

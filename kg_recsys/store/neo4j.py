@@ -36,7 +36,8 @@ from kg_recsys.schema import (
     InteractionRow, NodeRow, RelationRow, SchemaError, check_label, check_relation_name, check_scenario,
     interaction_key,
 )
-from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable, Recommendation, StoreConnectionError
+from kg_recsys.store.base import (GraphSnapshot, GraphTopology, InteractionTable, NodeTable, Recommendation,
+                                  StoreConnectionError)
 
 log = logging.getLogger(__name__)
 PASSWORD_ENV = "KGREC_NEO4J_PASSWORD"
@@ -427,6 +428,101 @@ class Neo4jStore:
                 nodes[label].update(found)
                 late += len(found)
         return nodes, interactions, relations, late
+
+    # ----------------------------------------------------------------- batched reads (PyG's stores)
+    def topology(self) -> GraphTopology:
+        """The graph's structure, numbered as :meth:`snapshot` numbers it (nodes by id), read in
+        one transaction: the ids of each label, then each label's outgoing relationships a batch
+        of :attr:`batch_size` source nodes per statement, every batch one record of lists (the
+        driver decodes a list far faster than as many records). Only the end's id comes back;
+        its row is a binary search in the sorted ids. A relationship to a node written while
+        this ran (an ingest meanwhile) is left out and counted in the log."""
+        with self._session() as session:
+            topology, late = session.execute_read(self._topology_rows)
+        if late:
+            log.info("topology: %d relationships to nodes written while it was read were left out", late)
+        return topology
+
+    #: One batch of users' interactions: ``k`` is the user's position in ``$ids``.
+    _TOPOLOGY_INTERACTIONS = (
+        f"UNWIND range(0, size($ids) - 1) AS k MATCH (:{_q(USER)} {{id: $ids[k]}})-[r:{_q(INTERACTED)}]->"
+        f"(i:{_q(ITEM)}) RETURN collect(k), collect(i.id), collect(r.scenario)")
+
+    def _topology_rows(self, tx) -> tuple[GraphTopology, int]:
+        ids = {}
+        for label in NODE_LABELS:
+            (found,), = [r.values() for r in tx.run(f"MATCH (n:{_q(label)}) RETURN collect(n.id)")]
+            ids[label] = np.asarray(sorted(found), dtype=str) if found else np.zeros(0, dtype=str)
+        late = 0
+
+        def rows(label: str, found: list[str]) -> tuple[np.ndarray, np.ndarray]:
+            """Rows of ``found`` ids in ``ids[label]``, and which of them are there."""
+            table, wanted = ids[label], np.asarray(found, dtype=str)
+            at = np.searchsorted(table, wanted) if len(table) else np.zeros(len(wanted), np.int64)
+            known = at < len(table)
+            known[known] = table[at[known]] == wanted[known]
+            return at.astype(np.int64), known
+
+        users, items, scenarios = [], [], []
+        for start in range(0, len(ids[USER]), self.batch_size):
+            (k, item, scenario), = [r.values() for r in tx.run(
+                self._TOPOLOGY_INTERACTIONS, {"ids": ids[USER][start:start + self.batch_size].tolist()})]
+            at, known = rows(ITEM, item)
+            late += int((~known).sum())
+            users.append(start + np.asarray(k, np.int64)[known]), items.append(at[known])
+            scenarios.append(np.asarray(scenario, dtype=str)[known] if scenario else np.zeros(0, dtype=str))
+        kinds = sorted(check_relation_name(kind) for (kind,) in
+                       (r.values() for r in tx.run("CALL db.relationshipTypes() YIELD relationshipType "
+                                                   "RETURN relationshipType"))
+                       if kind not in (INTERACTED, RECOMMENDED))
+        pairs: dict[tuple[str, str, str], tuple[list, list]] = defaultdict(lambda: ([], []))
+        if kinds:
+            types = "|".join(_q(kind) for kind in kinds)
+            for src_label in NODE_LABELS:
+                # Typed expansion: the INTERACTED relationships of a user are not even touched.
+                query = (f"UNWIND range(0, size($ids) - 1) AS k MATCH (:{_q(src_label)} {{id: $ids[k]}})"
+                         f"-[r:{types}]->(b) RETURN type(r), labels(b)[0], collect(k), collect(b.id)")
+                for start in range(0, len(ids[src_label]), self.batch_size):
+                    batch = ids[src_label][start:start + self.batch_size].tolist()
+                    for kind, dst_label, k, dst in (r.values() for r in tx.run(query, {"ids": batch})):
+                        at, known = rows(check_label(dst_label), dst)
+                        late += int((~known).sum())
+                        a, b = pairs[(src_label, kind, dst_label)]
+                        a.append(start + np.asarray(k, np.int64)[known]), b.append(at[known])
+        def concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+        relations = {key: (concat(a, np.int64), concat(b, np.int64)) for key, (a, b) in sorted(pairs.items())}
+        return GraphTopology(ids, (concat(users, np.int64), concat(items, np.int64), concat(scenarios, str)),
+                             relations), late
+
+    def read_vectors(self, label: str, ids: Sequence[str], prop: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
+        """One statement per :attr:`batch_size` ids, each one record: the positions found and
+        their vectors, as two lists."""
+        label, prop = check_label(label), check_name(prop)
+        ids = [str(node_id) for node_id in ids]
+        query = (f"UNWIND range(0, size($ids) - 1) AS k MATCH (n:{_q(label)} {{id: $ids[k]}}) "
+                 f"WHERE n.{_q(prop)} IS NOT NULL RETURN collect(k), collect(n.{_q(prop)})")
+
+        def work(tx) -> list[tuple[list, list]]:
+            return [tuple(r.values()) for start in range(0, len(ids), self.batch_size)
+                    for r in tx.run(query, {"ids": ids[start:start + self.batch_size]})]
+
+        with self._session() as session:
+            batches = session.execute_read(work)
+        found = np.zeros(len(ids), bool)
+        size = next((len(v[0]) for _, v in batches if v), None)
+        vectors = np.zeros((len(ids), self.vector_size(label, prop) if size is None else size), np.float32)
+        for start, (k, values) in zip(range(0, len(ids), self.batch_size), batches):
+            if k:
+                at = start + np.asarray(k, np.int64)
+                vectors[at], found[at] = np.asarray(values, np.float32), True
+        return vectors, found
+
+    def vector_size(self, label: str, prop: str = "embedding") -> int:
+        label, prop = check_label(label), check_name(prop)
+        found = self._read(f"MATCH (n:{_q(label)}) WHERE n.{_q(prop)} IS NOT NULL RETURN size(n.{_q(prop)}) LIMIT 1")
+        return int(found[0][0]) if found else 0
 
     # ----------------------------------------------------------------- vectors
     @staticmethod

@@ -10,7 +10,7 @@ adjacency matrices the trainer already holds, so it adds no copy of the graph.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -26,11 +26,14 @@ class Subgraph:
     ascending order), then each hop's new nodes. ``edges[edge_type]``: ``[2, E]`` unique
     (source, target) pairs in subgraph ids. ``seed_index[type]``: for each seed given to
     :meth:`NeighbourSampler.sample`, its row in ``nodes[type]`` (the seeds' shape).
+    ``edge_ids[edge_type]``: each edge's position in that edge type's sources (``col`` of its
+    adjacency), in the order of ``edges``.
     """
 
     nodes: dict[str, Tensor]
     edges: dict[EdgeType, Tensor]
     seed_index: dict[str, Tensor]
+    edge_ids: dict[EdgeType, Tensor] = field(default_factory=dict)
 
 
 def sample_offsets(degree: Tensor, fanout: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -74,13 +77,16 @@ class NeighbourSampler:
 
     Args:
         adjacency: per edge type, the ``[N_dst, N_src]`` sparse CSR matrix of its edges
-            (:func:`kg_recsys.nn.gnn.to_adjacency`): each target's sources in a row.
+            (:func:`kg_recsys.nn.gnn.to_adjacency`): each target's sources in a row; or that
+            matrix's ``(crow_indices, col_indices)``, which is PyG's CSC ``(colptr, row)``.
         num_nodes: nodes per type.
         fanout: edges kept per node, edge type and hop (hop 1 first); ``-1`` keeps all.
     """
 
-    def __init__(self, adjacency: dict[EdgeType, Tensor], num_nodes: dict[str, int], fanout: tuple[int, ...]) -> None:
-        self.rows = {et: (a.crow_indices(), a.col_indices()) for et, a in adjacency.items()}
+    def __init__(self, adjacency: dict[EdgeType, Tensor | tuple[Tensor, Tensor]], num_nodes: dict[str, int],
+                 fanout: tuple[int, ...]) -> None:
+        self.rows = {et: a if isinstance(a, tuple) else (a.crow_indices(), a.col_indices())
+                     for et, a in adjacency.items()}
         self.fanout = tuple(fanout)
         # Global -> subgraph id, -1 outside it, reset after each sample; and a mark per node
         # for de-duplicating ids (torch.unique sorts: half of a sampled step on ml-1m).
@@ -114,8 +120,9 @@ class NeighbourSampler:
                 which, offset = sample_offsets(crow[targets + 1] - crow[targets], fanout, generator)
                 if not which.numel():
                     continue
-                sources = col[crow[targets[which]] + offset]
-                found.setdefault(edge_type, []).append((sources, self._local[edge_type[2]][targets[which]]))
+                position = crow[targets[which]] + offset
+                sources = col[position]
+                found.setdefault(edge_type, []).append((sources, self._local[edge_type[2]][targets[which]], position))
                 reached.setdefault(edge_type[0], []).append(sources)
             frontier = {}
             for node_type, parts in reached.items():
@@ -126,11 +133,12 @@ class NeighbourSampler:
                 count[node_type] += new.numel()
                 nodes[node_type].append(new)
                 frontier[node_type] = new
-        edges = {}
+        edges, edge_ids = {}, {}
         for edge_type, parts in found.items():
             sources = self._local[edge_type[0]][torch.cat([p[0] for p in parts])]
             edges[edge_type] = torch.stack([sources, torch.cat([p[1] for p in parts])])
+            edge_ids[edge_type] = torch.cat([p[2] for p in parts])
         nodes = {t: torch.cat(parts) for t, parts in nodes.items()}
         for node_type, ids in nodes.items():
             self._local[node_type][ids] = -1
-        return Subgraph(nodes, edges, seed_index)
+        return Subgraph(nodes, edges, seed_index, edge_ids)
