@@ -59,7 +59,8 @@ def recall_scores(index: ServingIndex, users: np.ndarray, items: np.ndarray, *, 
     """
     vectors = index.user_vectors[torch.from_numpy(users)] if user_vectors is None else user_vectors
     # The whole catalogue as it is: gathering its rows cost 9 ms of a request at 100,000 items.
-    item_vectors = index.item_vectors if is_whole(items, index.num_items) else index.item_vectors[torch.from_numpy(items)]
+    whole = is_whole(items, index.num_items)
+    item_vectors = index.item_vectors if whole else index.item_vectors[torch.from_numpy(items)]
     with torch.no_grad():
         scores = (vectors @ item_vectors.T).numpy()
     if exclude_seen and user_vectors is None:

@@ -44,7 +44,8 @@ def test_through_gives_the_products_entries_of_the_pairs():
     dense = (left @ right).toarray()
     for chunk in (1024, 7):
         np.testing.assert_allclose(_through(left, right, users, items, chunk=chunk), dense[users, items], rtol=1e-6)
-    assert _through(sp.csr_matrix((3, 20), dtype=np.float32), right, np.array([0, 2]), np.array([1, 4])).tolist() == [0, 0]
+    empty = sp.csr_matrix((3, 20), dtype=np.float32)
+    assert _through(empty, right, np.array([0, 2]), np.array([1, 4])).tolist() == [0, 0]
 
 
 def test_the_index_popularity_order_is_each_subsets_own_sort_until_popularity_changes():
