@@ -181,7 +181,10 @@ class Recommender:
 
     @property
     def snapshot(self) -> GraphSnapshot:
-        """The store's graph, read at first use after a load (explanations walk it)."""
+        """The store's graph, read at first use after a load (explanations walk it); after
+        live updates, the live graph's."""
+        if self._snapshot is None and self._live is not None:
+            return self._live.snapshot
         if self._snapshot is None:
             self._snapshot = self._require_store().snapshot()
         return self._snapshot
@@ -457,7 +460,7 @@ class Recommender:
                                  np.full(len(items), np.nan))
         live.add_interactions(user, items, scenario, table)
         add_to_index(self.index, live, user, items, scenario)
-        self._snapshot = live.snapshot
+        self._snapshot = None  # the live graph's, joined when next read (see snapshot)
 
     def _live_graph(self):
         """The in-memory graph behind live updates, read from the store at first use (and
