@@ -458,8 +458,9 @@ class Recommender:
         table = InteractionTable(np.full(len(items), user), items, np.full(len(items), scenario),
                                  np.full(len(items), DEFAULT_KIND), np.ones(len(items), np.float32),
                                  np.full(len(items), np.nan))
-        live.add_interactions(user, items, scenario, table)
-        add_to_index(self.index, live, user, items, scenario)
+        with torch_threads(REQUEST_THREADS):  # small products on a few rows, as a request's
+            live.add_interactions(user, items, scenario, table)
+            add_to_index(self.index, live, user, items, scenario)
         self._snapshot = None  # the live graph's, joined when next read (see snapshot)
 
     def _live_graph(self):

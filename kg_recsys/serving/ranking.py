@@ -281,7 +281,7 @@ def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall
     # Through the distinct users' rows too: a user's KG profile spans thousands of entities,
     # and multiplying it out per pair made a 2,000-user batch on ml-100k-kg take 60 s.
     kg = np.zeros(len(users), np.float32) if index.user_entities is None else \
-        _through(index.user_entities, index.item_entities.T, users, items)
+        _through(index.user_entities, index.entity_items(), users, items)
     neighbours = np.zeros(len(users), np.float32) if index.user_neighbours is None else \
         _through(index.user_neighbours, index.seen, users, items)
     near = np.zeros(len(users), np.float32) if index.item_neighbours is None else \
