@@ -1,6 +1,6 @@
 """Serving cost: load time, single-user and batch recommend, CLI wall time, peak RSS.
 
-    python benchmarks/serving.py [--model-dir DIR] [--items 100000] [--users 50000]
+    python benchmarks/serving.py [--model-dir DIR] [--items 100000] [--users 50000] [--index NPZ]
 
 Two parts, written to benchmarks/results/serving.json and serving.md:
 
@@ -80,17 +80,38 @@ def time_updates(model_dir: str, store_uri: str, calls: int) -> dict:
     return {"first_update_s": round(seconds[0], 2), "add_interactions": _percentiles(seconds[1:])}
 
 
-def synthetic(num_items: int, num_users: int, per_user: int = 20, seed: int = 0):
-    """A Recommender serving a synthetic index of the given size (see the module docstring)."""
-    from kg_recsys import Recommender, RecommenderConfig
+SCENARIOS = ("books", "movies")
+
+
+def synthetic_model(seed: int = 0):
+    """The config and the fitted model (an untrained ranker of the default shape) of the
+    synthetic index."""
+    from kg_recsys import RecommenderConfig
     from kg_recsys.graph import GraphLayout
     from kg_recsys.model import FittedModel, new_ranker
+
+    config = RecommenderConfig.from_dict({"model": {"use_text": False, "use_kg": False}})
+    torch.manual_seed(seed)
+    return config, FittedModel(config, GraphLayout((), SCENARIOS), None, new_ranker(config, len(SCENARIOS)), {})
+
+
+def serve(config, fitted, index):
+    """A Recommender answering from ``index``."""
+    from kg_recsys import Recommender
+
+    recommender = Recommender(config)
+    recommender.fitted = fitted
+    recommender._use_index(index)
+    return recommender
+
+
+def synthetic(num_items: int, num_users: int, per_user: int = 20, seed: int = 0):
+    """A Recommender serving a synthetic index of the given size (see the module docstring)."""
     from kg_recsys.serving import build_index
     from kg_recsys.store.base import GraphSnapshot, InteractionTable, NodeTable
 
     rng = np.random.default_rng(seed)
-    scenarios = ("books", "movies")
-    config = RecommenderConfig.from_dict({"model": {"use_text": False, "use_kg": False}})
+    scenarios = SCENARIOS
     popularity = rng.pareto(1.2, size=num_items) + 1.0
     item_scenario = np.array(scenarios)[np.arange(num_items) % 2]
     count = num_users * per_user
@@ -102,34 +123,34 @@ def synthetic(num_items: int, num_users: int, per_user: int = 20, seed: int = 0)
         NodeTable.build([f"u{u}" for u in range(num_users)], [""] * num_users, [""] * num_users),
         NodeTable.build([f"i{i}" for i in range(num_items)], [f"item {i}" for i in range(num_items)], item_scenario),
         NodeTable.build([], [], []), interactions)
-    dim = config.model.hidden_dim
+    dim = 64  # the default [model] hidden_dim
     vectors = {"user": torch.randn(num_users, dim) / dim ** 0.5, "item": torch.randn(num_items, dim) / dim ** 0.5}
-    torch.manual_seed(seed)
-    fitted = FittedModel(config, GraphLayout((), scenarios), None, new_ranker(config, len(scenarios)), {})
+    config, fitted = synthetic_model(seed)
     start = time.perf_counter()
     index = build_index(fitted, snapshot, None, vectors=vectors)
     build_seconds = time.perf_counter() - start
-    recommender = Recommender(config)
-    recommender.fitted = fitted
-    recommender._use_index(index)
-    return recommender, build_seconds
+    return serve(config, fitted, index), build_seconds
 
 
 def measure_synthetic(args) -> dict:
     from kg_recsys.serving import ServingIndex
 
-    recommender, build_seconds = synthetic(args.items, args.users)
-    path = Path(".kgrec/bench-serving-index.npz")
-    path.parent.mkdir(exist_ok=True)
-    start = time.perf_counter()
-    recommender.index.save(path)
-    save_seconds = time.perf_counter() - start
+    times = {}
+    if args.index:  # an index this script saved before: the same request path, no build
+        recommender = serve(*synthetic_model(), ServingIndex.load(args.index))
+        path = Path(args.index)
+    else:
+        recommender, build_seconds = synthetic(args.items, args.users)
+        path = Path(".kgrec/bench-serving-index.npz")
+        path.parent.mkdir(exist_ok=True)
+        start = time.perf_counter()
+        recommender.index.save(path)
+        times = {"index_build_s": round(build_seconds, 2), "index_save_s": round(time.perf_counter() - start, 2)}
     start = time.perf_counter()
     ServingIndex.load(path)
     load_seconds = time.perf_counter() - start
-    return {"items": args.items, "users": args.users, "interactions": int(recommender.index.seen.nnz),
-            "index_build_s": round(build_seconds, 2), "index_save_s": round(save_seconds, 2),
-            "index_load_s": round(load_seconds, 3),
+    return {"items": recommender.index.num_items, "users": recommender.index.num_users,
+            "interactions": int(recommender.index.seen.nnz), **times, "index_load_s": round(load_seconds, 3),
             **measure(recommender, recommender.index.user_ids.tolist(), args.calls, args.batch)}
 
 
@@ -137,6 +158,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000, help="synthetic items; 0 skips the synthetic part")
     parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--index", default=None, metavar="NPZ",
+                        help="serve a synthetic index saved by an earlier run (.kgrec/bench-serving-index.npz) "
+                             "instead of building one (minutes at 100,000 items)")
     parser.add_argument("--model-dir", default=None, help="a saved model to measure as well")
     parser.add_argument("--store", default=None, metavar="memory:PATH",
                         help="the model's embedded store: add_interactions is timed on a copy of it")

@@ -35,10 +35,13 @@ from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.threads import torch_threads
 
 _INDEX_FILE = "index.npz"
-#: Requests for at most this many users run on one torch thread: their arithmetic is a few
-#: small matrix products, and two threads waiting on each other cost more than they save
-#: (single-user recommend over 2,000 items, 2 busy cores: 42 ms with 2 threads, 6.5 ms with 1).
-SMALL_REQUEST = 64
+#: Torch threads of a request, a batch too: its arithmetic is many small products and
+#: element-wise steps, each a barrier where threads wait on each other, and on busy cores
+#: they cost more than they save (single-user recommend over 2,000 items, 2 busy cores:
+#: 42 ms with 2 threads, 6.5 ms with 1; a 1,000-user batch over 100,000 items at load
+#: average 8: 71 to 94 users/s with 2 threads, 280 to 301 with 1). More throughput comes
+#: from serving requests side by side.
+REQUEST_THREADS = 1
 
 
 def _check_k(value: int, name: str, most: int) -> None:
@@ -174,10 +177,14 @@ class Recommender:
         self._live = None  # a live graph belongs to the index it updates
         self._user_row = index.user_rows()
         self._item_row = index.item_rows()
+        self._all_items = np.arange(index.num_items)
 
     @property
     def snapshot(self) -> GraphSnapshot:
-        """The store's graph, read at first use after a load (explanations walk it)."""
+        """The store's graph, read at first use after a load (explanations walk it); after
+        live updates, the live graph's."""
+        if self._snapshot is None and self._live is not None:
+            return self._live.snapshot
         if self._snapshot is None:
             self._snapshot = self._require_store().snapshot()
         return self._snapshot
@@ -195,7 +202,7 @@ class Recommender:
     # ------------------------------------------------------------------ recommending
     def _candidates(self, scenario: str | None) -> np.ndarray:
         if scenario is None:
-            return np.arange(self.index.num_items)
+            return self._all_items
         if scenario not in self.fitted.scenarios:
             raise ValueError(f"unknown scenario {scenario!r}; known: {list(self.fitted.scenarios)}")
         return np.flatnonzero(self.index.item_scenario == self.fitted.scenarios.index(scenario) + 1)
@@ -261,7 +268,7 @@ class Recommender:
                 ids[r, :len(found)], scores[r, :len(found)] = found, np.nan
         if known:
             rows, users = map(np.array, zip(*known))
-            with torch_threads(1 if len(users) <= SMALL_REQUEST else None):
+            with torch_threads(REQUEST_THREADS):
                 found, value = self._top_k(users, k, scenario, exclude_seen)
             ids[rows, :found.shape[1]], scores[rows, :found.shape[1]] = found, value
         ids = ids.astype(str)
@@ -328,7 +335,7 @@ class Recommender:
                                          "entity": torch.zeros(0, dtype=torch.long)})["user"]
         # A text-only user has no edges, so layer 0 is all there is; the GNN averages its
         # layers, and an isolated node keeps the same vector in each (residual, no messages).
-        with torch_threads(1):
+        with torch_threads(REQUEST_THREADS):
             ids, scores = self._top_k(None, k, scenario, exclude_seen=False, user_vectors=z)
         return ids[0], scores[0]
 
@@ -451,9 +458,10 @@ class Recommender:
         table = InteractionTable(np.full(len(items), user), items, np.full(len(items), scenario),
                                  np.full(len(items), DEFAULT_KIND), np.ones(len(items), np.float32),
                                  np.full(len(items), np.nan))
-        live.add_interactions(user, items, scenario, table)
-        add_to_index(self.index, live, user, items, scenario)
-        self._snapshot = live.snapshot
+        with torch_threads(REQUEST_THREADS):  # small products on a few rows, as a request's
+            live.add_interactions(user, items, scenario, table)
+            add_to_index(self.index, live, user, items, scenario)
+        self._snapshot = None  # the live graph's, joined when next read (see snapshot)
 
     def _live_graph(self):
         """The in-memory graph behind live updates, read from the store at first use (and

@@ -351,6 +351,11 @@ def test_add_interactions_updates_the_index_as_a_full_re_embedding_would(fresh):
     more = [i for i in new if i not in _history(fresh, other)]
     assert more
     fresh.add_interactions(other, more, scenario="movies")
+    # More updates, each moving the kept per-layer sums: they must not drift from a full pass.
+    for user_id in ("u020", "u030", "u040", "u050", "u060", "u070"):
+        unseen = [i for i in fresh.index.item_ids.tolist() if i not in _history(fresh, user_id)
+                  and scenario_of[i] == "movies"]
+        fresh.add_interactions(user_id, unseen[:2], scenario="movies")
     full = Recommender(fresh.config)
     full.fitted, full.store = fresh.fitted, fresh.store
     full._reindex(fresh.store.snapshot())

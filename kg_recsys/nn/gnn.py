@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 EdgeType = tuple[str, str, str]
@@ -171,12 +172,23 @@ class KGRecGNN(nn.Module):
         layer's input vectors ``h`` of every node: what :meth:`layer_states` computes at those
         rows. ``sources[edge_type] = (src, segment)``: the rows' sources along each edge
         type into ``node_type``, concatenated, and the position in ``rows`` of each."""
-        out = h[node_type][rows].clone()
+        means = {}
         for edge_type, (src, segment) in sources.items():
             if not self.updates(depth, edge_type) or not src.numel():
                 continue
             count = torch.bincount(segment, minlength=len(rows)).clamp(min=1).unsqueeze(-1)
-            mean = torch.zeros(len(rows), h[edge_type[0]].size(1)).index_add_(0, segment, h[edge_type[0]][src]) / count
-            # SAGEConv(root_weight=False, bias=False) is lin_l of the mean over the sources.
-            out = out + self.convs[depth].convs[edge_type].lin_l(mean)
+            means[edge_type] = torch.zeros(len(rows), h[edge_type[0]].size(1)).index_add_(
+                0, segment, h[edge_type[0]][src]) / count
+        return self.rows_from_means(depth, h[node_type][rows], means)
+
+    def rows_from_means(self, depth: int, own: Tensor, means: dict[EdgeType, Tensor]) -> Tensor:
+        """Layer ``depth``'s output at some nodes of one type from their input vectors ``own``
+        and, per edge type into that type, the mean of their sources' input vectors."""
+        out = own.clone()
+        for edge_type, mean in means.items():
+            if self.updates(depth, edge_type):
+                # SAGEConv(root_weight=False, bias=False) is lin_l of the mean over the sources;
+                # F.linear on its weight is that product without the module call (a live
+                # update makes dozens of these calls on a few rows each).
+                out = out + F.linear(mean, self.convs[depth].convs[edge_type].lin_l.weight)
         return out

@@ -3,7 +3,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from kg_recsys.serving.ranking import mask_seen, top_k
+from kg_recsys.serving.ranking import _through, mask_seen, seen_pairs, top_k
 
 
 def test_top_k_orders_by_score_breaks_ties_by_lower_column_and_pads():
@@ -26,6 +26,26 @@ def test_mask_seen_hides_each_users_items_among_the_candidates_only():
     scores = np.zeros((2, 3), np.float32)
     mask_seen(scores, seen, np.array([1, 0]), np.array([3, 1, 2]))  # rows: user 1, then user 0
     assert np.isneginf(scores).tolist() == [[False, True, False], [True, False, False]]
+
+
+def test_seen_pairs_and_the_whole_catalogue_mask_read_the_rows_asked_for():
+    seen = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 0]], np.float32))
+    rows, cols = seen_pairs(seen, np.array([2, 1, 0, 1]))
+    assert list(zip(rows.tolist(), cols.tolist())) == [(1, 1), (2, 0), (2, 3), (3, 1)]
+    scores = mask_seen(np.zeros((2, 4), np.float32), seen, np.array([0, 1]), np.arange(4))
+    assert np.isneginf(scores).tolist() == [[True, False, False, True], [False, True, False, False]]
+
+
+def test_through_gives_the_products_entries_of_the_pairs():
+    rng = np.random.default_rng(0)
+    left = sp.random(30, 20, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    right = sp.random(20, 50, density=0.1, format="csr", random_state=2, dtype=np.float32)
+    users, items = rng.integers(30, size=400), rng.integers(50, size=400)
+    dense = (left @ right).toarray()
+    for chunk in (1024, 7):
+        np.testing.assert_allclose(_through(left, right, users, items, chunk=chunk), dense[users, items], rtol=1e-6)
+    empty = sp.csr_matrix((3, 20), dtype=np.float32)
+    assert _through(empty, right, np.array([0, 2]), np.array([1, 4])).tolist() == [0, 0]
 
 
 def test_the_index_popularity_order_is_each_subsets_own_sort_until_popularity_changes():
