@@ -234,7 +234,7 @@ def test_loss_settings_are_validated():
 
 
 def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the_same_result(demo, demo_fitted):
-    from kg_recsys.serving.ranking import item_item_scores, mask_seen, recall_candidates, recall_scores
+    from kg_recsys.serving.ranking import item_item_scores, mask_seen, recall_candidates, recall_scores, text_scores
     from kg_recsys.training.fit import HoldoutRecall
 
     snapshot, config, text = demo
@@ -251,8 +251,11 @@ def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the
     users, items = np.unique(holdout.user), np.arange(len(graph.items))
     seen = view.seen
     scores = mask_seen(recall_scores(view, users, items, exclude_seen=False), seen, users, items)
-    assert view.item_item is not None  # the item-item channel joins the candidates
-    columns = candidate_columns(scores, view.item_popularity, 10, item_item=item_item_scores(view, users, items))
+    assert view.item_item is not None and view.channels == ("gnn", "item_item", "text", "popularity")
+    text_channel = text_scores(view, users, items)
+    text_channel[~np.isfinite(scores)] = -np.inf  # every channel leaves out the seen items
+    columns = candidate_columns(scores, view.item_popularity, 10, item_item=item_item_scores(view, users, items),
+                                text=text_channel)
     candidates, recall, ranks = recall_candidates(view, users, items, 10, max_scores=5 * len(items))
     np.testing.assert_array_equal(candidates, columns)  # items are the whole catalogue: columns are rows
     # Every candidate is ranked by some channel; pads are ranked by none.
