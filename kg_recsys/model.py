@@ -24,9 +24,10 @@ NODE_TYPES = ("user", "item", "entity")
 LABEL_OF = {"user": USER, "item": ITEM, "entity": ENTITY}
 TEXT_DIM_WITHOUT_TEXT = 1  # placeholder feature width when text is switched off
 #: Scalar ranker features per (user, item) pair (see :func:`kg_recsys.serving.ranking.pair_stats`).
-NUM_RANK_STATS = 9
-#: 4: the serving index is saved beside the weights (index.npz).
-FORMAT_VERSION = 4
+NUM_RANK_STATS = 14
+#: 4: the serving index is saved beside the weights (index.npz); 5: the ranker sees each
+#: recall channel's rank (14 statistics) and the index records its channels.
+FORMAT_VERSION = 5
 
 
 class CheckpointError(ValueError):

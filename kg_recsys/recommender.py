@@ -30,7 +30,7 @@ from kg_recsys.schema import (
 )
 from kg_recsys.serving import ServingIndex, build_index, rank_candidates, top_k
 from kg_recsys.serving.diversity import mmr_order
-from kg_recsys.serving.ranking import popularity_order, serve_top_k
+from kg_recsys.serving.ranking import pair_ranks, popularity_order, serve_top_k
 from kg_recsys.store.base import GraphSnapshot, GraphStore, Recommendation
 from kg_recsys.threads import torch_threads
 
@@ -546,8 +546,9 @@ class Recommender:
         recall_score = float(self.index.user_vectors[u] @ self.index.item_vectors[i])
         rank_score = None
         if self.fitted.ranker is not None:
+            ranks = pair_ranks(self.index, u, i, self.config.recall.num_candidates)
             rank_score = float(rank_candidates(self.fitted.ranker, self.index, np.array([u]),
-                                               np.array([[i]]), np.array([[recall_score]]))[0, 0])
+                                               np.array([[i]]), np.array([[recall_score]]), ranks)[0, 0])
         users, items = self.snapshot.users.index(), self.snapshot.items.index()
         if user_id not in users or item_id not in items:
             raise KeyError(f"user {user_id!r} or item {item_id!r} is no longer in the store")

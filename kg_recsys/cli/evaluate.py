@@ -179,9 +179,9 @@ def run(args: argparse.Namespace) -> int:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             previous = _previous_result(out)
             _check_mergeable(previous, out, name, args, split.summary(), config)
-            for key in ("models", "seconds", "training"):
+            for key in ("models", "seconds", "training", "candidate_recall"):
                 merged = {**previous.get(key, {}), **result.get(key, {})}
-                if merged:  # "training" only where a model records it
+                if merged:  # "training" and "candidate_recall" only where a model records them
                     result[key] = merged
         temporary = out.with_name(out.name + f".tmp{os.getpid()}")
         temporary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -23,7 +23,8 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence, runtime_che
 import numpy as np
 import torch
 
-from kg_recsys.evaluation.metrics import METRICS, coverage, metric_names, per_user_metrics, self_information
+from kg_recsys.evaluation.metrics import (METRICS, coverage, metric_names, per_user_metrics, recall_at_k,
+                                          self_information)
 from kg_recsys.evaluation.splits import Split
 from kg_recsys.serving.ranking import top_k
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
@@ -111,6 +112,60 @@ def ranked_chunks(
         yield start, top_k(scores, width, _tie_keys(seed, chunk, candidates))[0]
 
 
+def _relevant(users: np.ndarray, candidates: np.ndarray, exclude: UserItems,
+              truth: UserItems) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The users with a relevant candidate, their relevant counts, and each relevant
+    (row in those users, column in ``candidates``) pair. A relevant item that is also
+    excluded cannot be ranked, so it does not count."""
+    n_items = int(max(candidates.max(initial=-1), exclude.items.max(initial=-1), truth.items.max(initial=-1)) + 1)
+    column = np.full(n_items, -1, dtype=np.int64)
+    column[candidates] = np.arange(len(candidates))
+    users = np.asarray(users, dtype=np.int64)
+    t_row, t_item = truth.rows(users)
+    t_col = column[t_item]
+    e_row, e_item = exclude.rows(users)
+    e_col = column[e_item]
+    relevant = np.zeros(len(users), dtype=np.int64)
+    n_cols = len(candidates)
+    keep = (t_col >= 0) & ~np.isin(t_row * n_cols + t_col, e_row[e_col >= 0] * n_cols + e_col[e_col >= 0])
+    np.add.at(relevant, t_row[keep], 1)
+    active = np.flatnonzero(relevant > 0)
+    remap = np.full(len(relevant), -1, dtype=np.int64)
+    remap[active] = np.arange(len(active))
+    return users[active], relevant[active], remap[t_row[keep]], t_col[keep]
+
+
+def candidate_recall(lists_fn: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]], users: np.ndarray,
+                     candidates: np.ndarray, exclude: UserItems, truth: UserItems, *,
+                     chunk_size: int = 256) -> dict[str, float]:
+    """Each candidate list's mean Recall@N (:func:`~kg_recsys.evaluation.metrics.recall_at_k`,
+    ``N`` the list's width) over the users with a relevant candidate, as :func:`rank_metrics`
+    counts them: how much of the test set each recall channel, and their union, hands the
+    ranker.
+
+    Args:
+        lists_fn: ``(users, items) -> {name: [U, N]}`` positions in ``items`` (``-1`` pads),
+            e.g. :meth:`~kg_recsys.evaluation.kgrec_scorer.KGRecScorer.candidate_lists`.
+
+    Returns:
+        ``{"<name>@<N>": recall}``.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    users, relevant_count, t_row, t_col = _relevant(users, candidates, exclude, truth)
+    totals: dict[str, float] = {}
+    for start in range(0, len(users), chunk_size):
+        chunk = users[start:start + chunk_size]
+        in_chunk = (t_row >= start) & (t_row < start + len(chunk))
+        rel = np.zeros((len(chunk), len(candidates) + 1), dtype=bool)  # last column: padding
+        rel[t_row[in_chunk] - start, t_col[in_chunk]] = True
+        for name, listed in lists_fn(chunk, candidates).items():
+            hits = np.take_along_axis(rel, np.where(listed >= 0, listed, len(candidates)), axis=1)
+            key = f"{name}@{listed.shape[1]}"
+            recall = recall_at_k(hits, relevant_count[start:start + len(chunk)], listed.shape[1])
+            totals[key] = totals.get(key, 0.0) + float(recall.sum())
+    return {key: value / max(len(users), 1) for key, value in totals.items()}
+
+
 def rank_metrics(
     score_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
     users: np.ndarray,
@@ -154,27 +209,9 @@ def rank_metrics(
         ``novelty@K``, ``cold_share@K`` and ``ild@K`` when their inputs are given.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
-    n_items = int(max(candidates.max(initial=-1), exclude.items.max(initial=-1), truth.items.max(initial=-1)) + 1)
-    column = np.full(n_items, -1, dtype=np.int64)
-    column[candidates] = np.arange(len(candidates))
-
-    users = np.asarray(users, dtype=np.int64)
-    t_row, t_item = truth.rows(users)
-    t_col = column[t_item]
-    e_row, e_item = exclude.rows(users)
-    e_col = column[e_item]
-    # A relevant item that is also excluded cannot be ranked, so it does not count.
-    relevant = np.zeros(len(users), dtype=np.int64)
-    n_cols = len(candidates)
-    keep = (t_col >= 0) & ~np.isin(t_row * n_cols + t_col, e_row[e_col >= 0] * n_cols + e_col[e_col >= 0])
-    np.add.at(relevant, t_row[keep], 1)
-    active = np.flatnonzero(relevant > 0)
-    users = users[active]
+    users, relevant_count, t_row, t_col = _relevant(users, candidates, exclude, truth)
     if len(users) == 0:
         return {name: 0.0 for name in metric_names(k)}, 0
-    remap = np.full(len(relevant), -1, dtype=np.int64)
-    remap[active] = np.arange(len(active))
-    t_row, t_col = remap[t_row[keep]], t_col[keep]
 
     totals = {name: 0.0 for name in METRICS}
     extra = {}
@@ -197,7 +234,7 @@ def rank_metrics(
         rel = np.zeros((len(chunk), len(candidates) + 1), dtype=bool)  # last column: padding
         rel[t_row[in_chunk] - start, t_col[in_chunk]] = True
         hits = np.take_along_axis(rel, np.where(top >= 0, top, len(candidates)), axis=1)
-        values_by_user = per_user_metrics(hits, relevant[active][start:start + len(chunk)], k)
+        values_by_user = per_user_metrics(hits, relevant_count[start:start + len(chunk)], k)
         for name in METRICS:
             totals[name] += float(values_by_user[name].sum())
         seen[top[top >= 0]] = True
@@ -271,7 +308,9 @@ def evaluate(
         ``"candidates"``, ``"split"``, ``"models"`` (``{name: {"recall@K", "ndcg@K", "hit@K",
         "mrr@K", "precision@K", "coverage@K", "novelty@K"[, "cold_share@K"]}}``, with
         ``cold_share@K`` under ``hybrid``) and ``"seconds"`` (``{name: {"fit", "score"}}``),
-        plus ``"training": {name: ...}`` for the scorers with a ``training_summary()`` method.
+        plus ``"training": {name: ...}`` for the scorers with a ``training_summary()`` method
+        and ``"candidate_recall": {name: {"<channel>@<N>": recall}}`` (:func:`candidate_recall`)
+        for those with a ``candidate_lists()`` method.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -309,6 +348,11 @@ def evaluate(
                                           "score": round(time.perf_counter() - fitted, 3)}
         if hasattr(scorer, "training_summary"):  # e.g. where early stopping stopped
             result.setdefault("training", {})[scorer.name] = scorer.training_summary()
+        if hasattr(scorer, "candidate_lists"):  # a recall + ranker model: what each channel finds
+            with torch.no_grad():
+                result.setdefault("candidate_recall", {})[scorer.name] = candidate_recall(
+                    lambda u, i, s=scorer: s.candidate_lists(split.context, u, i), users, split.candidates,
+                    exclude, truth, chunk_size=chunk_size)
         result["users"] = evaluated
     return result
 
@@ -331,4 +375,6 @@ def format_table(result: dict) -> str:
     lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
     for row in rows:
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    for name, values in result.get("candidate_recall", {}).items():
+        lines.append(f"candidate recall ({name}): " + "  ".join(f"{key} {value:.4f}" for key, value in values.items()))
     return "\n".join(lines)

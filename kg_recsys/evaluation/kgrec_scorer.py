@@ -9,7 +9,7 @@ import numpy as np
 from kg_recsys.config import RecommenderConfig
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
 from kg_recsys.model import FittedModel
-from kg_recsys.serving import build_index, score_items
+from kg_recsys.serving import build_index, fuse_lists, index_lists, recall_scores, score_items
 from kg_recsys.serving.diversity import diversify_scores
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training import fit_model
@@ -56,11 +56,26 @@ class KGRecScorer:
         best = int(np.nanargmax(recall)) if recall and not np.isnan(recall).all() else len(recall) - 1
         return {"gnn_epochs": len(recall), "gnn_kept_epoch": best, "ranker_draws": self.fitted.ranker_history}
 
-    def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def _index_of(self, context: GraphSnapshot):
         assert self.fitted is not None, "fit() first"
         # The harness scores one context in chunks of users: embed it once.
         if self._index is None or self._context is not context:
             self._index, self._context = build_index(self.fitted, context, self._text_vectors(context)), context
+        return self._index
+
+    def candidate_lists(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Each recall channel's list and their union, the ranker's candidates, as positions
+        in ``items`` (``-1`` pads): ``{channel: [U, n], "candidates": [U, W]}``, so the
+        harness can report what each channel finds (see
+        :func:`~kg_recsys.evaluation.harness.candidate_recall`)."""
+        index = self._index_of(context)
+        users, items = np.asarray(users), np.asarray(items)
+        n = self.config.recall.num_candidates
+        lists = index_lists(index, users, items, recall_scores(index, users, items), n)
+        return {**lists, "candidates": fuse_lists(lists, n)[0]}
+
+    def score(self, context: GraphSnapshot, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self._index_of(context)
         items = np.asarray(items)
         scores = score_items(self.fitted.ranker, self._index, np.asarray(users), items,
                              self.config.recall.num_candidates)

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from kg_recsys.config import RECALL_CHANNELS
 from kg_recsys.content import (ease_inverse, history_matrix, item_entity_tfidf, user_entity_profiles,
                                user_neighbours)
 from kg_recsys.model import FittedModel, embed, item_scenarios
@@ -67,13 +68,23 @@ class ServingIndex:
     user_history: sp.csr_matrix | None = None
     item_neighbours: sp.csr_matrix | None = None
     #: EASE's inverse Gram matrix ``[I, I]`` of ``seen`` (the item-item channel, see
-    #: :func:`kg_recsys.content.ease_inverse`); ``None`` when ``[recall] item_item`` is off
+    #: :func:`kg_recsys.content.ease_inverse`); ``None`` when ``[recall] channels`` lacks ``item_item``
     #: or the catalogue is above ``item_item_max_items``.
     item_item: np.ndarray | None = None
+    #: The recall channels this index serves (``[recall] channels`` less those the data
+    #: cannot serve: ``item_item`` without its matrix, ``text`` without text vectors).
+    channels: tuple[str, ...] = RECALL_CHANNELS
     #: Every item by falling popularity (ties to the lower row), sorted at first use; not saved.
     _popularity_order: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     #: ``item_entities`` transposed, as CSR, made at first use; not saved.
     _entity_items: sp.csr_matrix | None = field(default=None, init=False, repr=False, compare=False)
+    #: Each item's popularity within its scenario, computed at first use; not saved.
+    _scenario_popularity: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    #: Which items have a text vector (the text channel places only those); not saved.
+    _has_text: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(str(c) for c in np.asarray(self.channels).ravel().tolist())
 
     def entity_items(self) -> sp.csr_matrix:
         """``item_entities.T`` as CSR (``[entities, I]``), made once: converting it cost
@@ -91,7 +102,25 @@ class ServingIndex:
 
     def popularity_changed(self) -> None:
         """Call after changing ``item_popularity`` in place."""
-        self._popularity_order = None
+        self._popularity_order = self._scenario_popularity = None
+
+    def scenario_popularity(self) -> np.ndarray:
+        """``[I]``: ``log1p`` of each item's interactions over that of the most popular item of
+        its scenario, in ``[0, 1]``: a ranker feature that compares items of scenarios of
+        different sizes (Douban's book and movie catalogues) on one scale."""
+        if self._scenario_popularity is None:
+            counts = np.log1p(self.item_count.astype(np.float64))
+            top = np.zeros(int(self.item_scenario.max(initial=0)) + 1)
+            np.maximum.at(top, self.item_scenario, counts)
+            self._scenario_popularity = (counts / np.maximum(top[self.item_scenario], 1e-9)).astype(np.float32)
+        return self._scenario_popularity
+
+    def has_text(self) -> np.ndarray:
+        """``[I]`` bool: the items whose text vector is not zero (none without text vectors)."""
+        if self._has_text is None:
+            self._has_text = np.zeros(self.num_items, bool) if self.item_text_vectors is None else \
+                np.abs(self.item_text_vectors).sum(axis=1) > 0
+        return self._has_text
 
     @property
     def num_users(self) -> int:
@@ -119,6 +148,8 @@ class ServingIndex:
                 csr = value.tocsr()
                 arrays.update({f"{f.name}.data": csr.data, f"{f.name}.indices": csr.indices,
                                f"{f.name}.indptr": csr.indptr, f"{f.name}.shape": np.array(csr.shape, np.int64)})
+            elif f.name == "channels":
+                arrays[f.name] = np.array(value, dtype=str).reshape(-1)
             elif isinstance(value, Tensor):
                 arrays[f.name] = value.detach().numpy()
             else:
@@ -184,8 +215,10 @@ def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict
         counts = np.asarray(history.sum(axis=1)).ravel()
         user_history = sp.csr_matrix(sp.diags(1.0 / np.maximum(counts, 1.0)) @ history)
     item_item = None
-    if config.recall.item_item and num_items <= config.recall.item_item_max_items:
+    if "item_item" in config.recall.channels and num_items <= config.recall.item_item_max_items:
         item_item = ease_inverse(history, config.recall.item_item_lambda)
+    servable = {"item_item": item_item is not None, "text": user_text is not None}
+    channels = tuple(c for c in config.recall.channels if servable.get(c, True))
     item_scenario = item_scenarios(snapshot, fitted.scenarios) + 1
     width = len(fitted.scenarios) + 1
     per_scenario = np.bincount(inter.user * width + item_scenario[inter.item],
@@ -200,4 +233,4 @@ def build_index(fitted: FittedModel, snapshot: GraphSnapshot, text_vectors: dict
         item_text=np.array([str(t)[:DISPLAY_TEXT] for t in snapshot.items.text.tolist()], dtype=str),
         user_text_vectors=user_text, item_text_vectors=item_text, user_entities=user_entities,
         item_entities=item_entities, user_neighbours=neighbours, user_history=user_history,
-        item_neighbours=item_neighbours, item_item=item_item)
+        item_neighbours=item_neighbours, item_item=item_item, channels=channels)

@@ -2,8 +2,10 @@
 :class:`~kg_recsys.serving.index.ServingIndex`; and the one top-k of the project.
 
 The way of a request: recall scores (dot products, seen items masked) -> candidates (the
-best recall scores, the best scores of the item-item channel and the most popular items) ->
-the ranker's features for those pairs only -> the ranker's scores -> :func:`top_k`.
+best items of each recall channel of ``[recall] channels``: the GNN's dot products, EASE's
+item-item scores, the text profile's cosine, popularity among the requested items) -> the
+ranker's features for those pairs only (each channel's score and rank among them) -> the
+ranker's scores -> :func:`top_k`.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from kg_recsys.config import RECALL_CHANNELS
 from kg_recsys.content import ease_scores
 from kg_recsys.serving.index import ServingIndex
 
@@ -121,9 +124,57 @@ def item_item_scores(index: ServingIndex, users: np.ndarray, items: np.ndarray, 
     return mask_seen(scores, index.seen if seen is None else seen, users, items) if exclude_seen else scores
 
 
+def text_scores(index: ServingIndex, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:
+    """The text channel's scores ``[U, len(items)]``: the cosine of each user's text profile
+    (own text + mean text of the history) and the items' text vectors, ``-inf`` for items
+    without text (a zero vector scores 0 for everyone: as candidates they would be an
+    arbitrary draw); ``None`` when the index has no text vectors. Seen items are not masked
+    here (see :func:`channel_scores`)."""
+    if index.user_text_vectors is None or index.item_text_vectors is None:
+        return None
+    scores = index.user_text_vectors[users] @ index.item_text_vectors[items].T
+    scores[:, ~index.has_text()[items]] = -np.inf
+    return np.asarray(scores, np.float32)
+
+
+def served_channels(index: ServingIndex) -> tuple[str, ...]:
+    """The index's channels that have what they score by (a loaded or hand-built index may
+    list ``item_item`` without its matrix, or ``text`` without text vectors)."""
+    have = {"item_item": index.item_item is not None,
+            "text": index.user_text_vectors is not None and index.item_text_vectors is not None}
+    return tuple(c for c in index.channels if have.get(c, True))
+
+
+def channel_scores(index: ServingIndex, users: np.ndarray, items: np.ndarray,
+                   recall: np.ndarray, item_item: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The scores ``[U, len(items)]`` of the index's channels that score by a matrix
+    (``gnn``: ``recall`` itself; ``item_item``, ``text``), ``-inf`` wherever ``recall`` is
+    (seen items, when the caller masked them): every channel leaves out the same items.
+
+    Args:
+        item_item: :func:`item_item_raw` of these users and items, if already computed.
+    """
+    masked = ~np.isfinite(recall)
+    scores = {}
+    for name in served_channels(index):
+        if name == "gnn":
+            scores[name] = recall
+            continue
+        if name == "item_item":
+            values = item_item_scores(index, users, items, exclude_seen=False, raw=item_item)
+        elif name == "text":
+            values = text_scores(index, users, items)
+        else:
+            continue
+        if values is not None:
+            values[masked] = -np.inf
+            scores[name] = values
+    return scores
+
+
 def popularity_order(index: ServingIndex, items: np.ndarray) -> np.ndarray:
     """The positions in ``items`` (sorted, distinct) by falling popularity, ties to the lower
-    position, as :func:`candidate_columns` orders them, from the index's one sort of the
+    position, as :func:`channel_lists` orders them, from the index's one sort of the
     whole catalogue (a sort per request cost 2.4 ms at 100,000 items)."""
     if is_whole(items, index.num_items):
         return index.popularity_order()
@@ -134,38 +185,22 @@ def popularity_order(index: ServingIndex, items: np.ndarray) -> np.ndarray:
 
 
 def _best_columns(scores: np.ndarray, n: int) -> np.ndarray:
-    """Each row's ``n`` best columns with a finite score, in no order (``-1`` where fewer).
-    torch's top-k, not numpy's argpartition: 0.2 ms against 1.6 ms for a row of 100,000."""
+    """Each row's ``n`` best columns with a finite score, best first (ties to the lower
+    column; ``-1`` where fewer). torch's top-k, not numpy's argpartition (0.2 ms against
+    1.6 ms for a row of 100,000); only the ``n`` chosen are sorted."""
     best = torch.topk(torch.from_numpy(scores), n, dim=1, sorted=False)
-    return np.where(np.isfinite(best.values.numpy()), best.indices.numpy(), -1)
+    best, chosen = best.indices.numpy(), best.values.numpy()
+    order = np.lexsort((best, -chosen), axis=-1)
+    best, chosen = np.take_along_axis(best, order, axis=1), np.take_along_axis(chosen, order, axis=1)
+    return np.where(np.isfinite(chosen), best, -1)
 
 
-def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
-                      order: np.ndarray | None = None, item_item: np.ndarray | None = None) -> np.ndarray:
-    """The columns the ranker orders, per row: the ``n`` best recall scores, the ``n`` best
-    scores of the item-item channel (if given) and the ``n`` most popular columns
-    (popularity above zero; ties to the lower column) with a finite recall score, without
-    repeats (``-1`` pads).
-
-    Popular items join the candidates so that the ranker can fall back on popularity where
-    recall knows little, e.g. for a user new to a scenario, whose vector comes from another
-    scenario's history. (The nearest users' items were tried as a third source: +0.3 points
-    on warm ml-100k, -10% on Douban book -> music, where they are mostly noise.)
-
-    Args:
-        order: the columns by falling popularity, ties to the lower column, if known
-            (:func:`popularity_order`).
-        item_item: the channel's scores (:func:`item_item_scores`), ``-inf`` where masked.
-
-    Shapes:
-        recall, item_item: ``[U, I]``, popularity: ``[I]`` -> ``[U, 2n]`` (``[U, 3n]`` with
-        ``item_item``).
-    """
-    n = min(n, recall.shape[1])
-    by_recall = _best_columns(recall, n)
-    # The most popular columns are the same for every row but for the row's own -inf
-    # (seen) ones: walk the global popularity order just far enough for every row, looking
-    # at those columns only (a pass over every column cost more than the rest).
+def _most_popular(recall: np.ndarray, popularity: np.ndarray, n: int, order: np.ndarray | None) -> np.ndarray:
+    """Each row's ``n`` most popular columns (popularity above zero, ties to the lower
+    column) among those with a finite ``recall`` score, most popular first (``-1`` pads)."""
+    # The same for every row but for the row's own masked (seen) columns: walk the global
+    # popularity order just far enough for every row, looking at those columns only (a
+    # pass over every column cost more than the rest of a request).
     if order is None:
         order = np.argsort(-popularity, kind="stable")
     depth = n + 32
@@ -182,11 +217,118 @@ def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
     by_popularity = np.full((len(recall), n), -1, np.int64)
     rows, slots = np.nonzero(take)
     by_popularity[rows, rank[rows, slots] - 1] = head[slots]
-    parts = [by_recall, by_popularity] + ([] if item_item is None else [_best_columns(item_item, n)])
+    return by_popularity
+
+
+def channel_lists(recall: np.ndarray, popularity: np.ndarray, n: int, order: np.ndarray | None = None, *,
+                  scores: dict[str, np.ndarray] | None = None,
+                  channels: tuple[str, ...] = ("gnn", "popularity")) -> dict[str, np.ndarray]:
+    """Each channel's ``n`` best columns per row, best first (``-1`` pads): ``gnn`` by the
+    recall scores, ``popularity`` by ``popularity`` (above zero, ties to the lower column)
+    among the columns with a finite recall score, the others by their ``scores``
+    (:func:`channel_scores`; a channel without scores is left out).
+
+    Popular items are a channel so that the ranker can fall back on popularity where
+    recall knows little, e.g. for a user new to a scenario, whose vector comes from another
+    scenario's history. (The nearest users' items were tried as a channel: +0.3 points on
+    warm ml-100k, -10% on Douban book -> music, where they are mostly noise.)
+
+    Args:
+        order: the columns by falling popularity, ties to the lower column, if known
+            (:func:`popularity_order`).
+        scores: ``{channel: [U, I]}``, ``-inf`` where masked.
+        channels: the channels to list.
+
+    Shapes:
+        recall: ``[U, I]``, popularity: ``[I]`` -> ``{channel: [U, min(n, I)]}``.
+    """
+    n = min(n, recall.shape[1])
+    scores = {"gnn": recall, **(scores or {})}
+    lists = {}
+    for name in channels:
+        if name == "popularity":
+            lists[name] = _most_popular(recall, popularity, n, order)
+        elif name in scores and n > 0:
+            lists[name] = _best_columns(scores[name], n)
+    return lists
+
+
+def fuse_lists(lists: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ranker's candidates, the union of the channels' ``lists`` (sorted, ``-1`` for
+    pads and repeats), and each candidate's rank features: per channel of
+    :data:`~kg_recsys.config.RECALL_CHANNELS`, ``log1p(rank) / log1p(n)`` for the
+    candidate's 0-based place in that channel's list, ``1`` where the channel did not
+    list it (or is off), so a rank feature spans ``[0, 1]`` whatever ``n`` is.
+
+    Shapes:
+        lists: ``{channel: [U, n]}`` -> ``([U, W], [U, W, len(RECALL_CHANNELS)])`` with
+        ``W`` the lists' total width.
+    """
+    parts = list(lists.values())
+    rows = len(parts[0]) if parts else 0
+    if not parts:
+        return np.zeros((rows, 0), np.int64), np.zeros((rows, 0, len(RECALL_CHANNELS)), np.float32)
     columns = np.sort(np.concatenate(parts, axis=1), axis=1)
     repeat = np.zeros(columns.shape, bool)
     repeat[:, 1:] = columns[:, 1:] == columns[:, :-1]
-    return np.where(repeat, -1, columns)
+    columns = np.where(repeat, -1, columns)
+    ranks = np.ones(columns.shape + (len(RECALL_CHANNELS),), np.float32)
+    width = int(max(columns.max(initial=-1), 0)) + 2
+    # A (row, column) key per listed item, found by one search per channel: no [U, I] scratch.
+    wanted = np.arange(rows)[:, None] * width + columns
+    for name, listed in lists.items():
+        keys = np.arange(rows)[:, None] * width + listed
+        valid = listed >= 0
+        place = np.broadcast_to(np.arange(listed.shape[1]), listed.shape)[valid]
+        keys = keys[valid]
+        order = np.argsort(keys, kind="stable")
+        keys, place = keys[order], place[order]
+        at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+        found = (columns >= 0) & (len(keys) > 0) & (keys[at] == wanted) if len(keys) else np.zeros(columns.shape, bool)
+        feature = ranks[:, :, RECALL_CHANNELS.index(name)]
+        feature[found] = np.log1p(place[at[found]]) / np.log1p(max(n, 1))
+    return columns, ranks
+
+
+def candidate_columns(recall: np.ndarray, popularity: np.ndarray, n: int,
+                      order: np.ndarray | None = None, item_item: np.ndarray | None = None,
+                      text: np.ndarray | None = None) -> np.ndarray:
+    """The columns the ranker orders, per row: the ``n`` best recall scores, the ``n`` most
+    popular columns with a finite recall score, and the ``n`` best scores of the item-item
+    and text channels where given (``-inf`` where masked), without repeats (``-1`` pads):
+    :func:`fuse_lists` of :func:`channel_lists`.
+
+    Shapes:
+        recall, item_item, text: ``[U, I]``, popularity: ``[I]`` -> ``[U, 2n]`` (``n`` more
+        per channel given).
+    """
+    scores = {name: value for name, value in (("item_item", item_item), ("text", text)) if value is not None}
+    lists = channel_lists(recall, popularity, n, order, scores=scores, channels=("gnn", *scores, "popularity"))
+    return fuse_lists(lists, n)[0]
+
+
+def index_lists(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall: np.ndarray, n: int,
+                order: np.ndarray | None = None, *, item_item: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`channel_lists` of the index's channels for ``users`` over ``items``, whose
+    recall scores (masked where the user has the item, if wanted) are ``recall``
+    (``item_item``: :func:`item_item_raw` of them, if already computed)."""
+    if order is None:
+        order = popularity_order(index, items)
+    popularity = index.item_popularity if is_whole(items, index.num_items) else index.item_popularity[items]
+    return channel_lists(recall, popularity, n, order, scores=channel_scores(index, users, items, recall, item_item),
+                         channels=served_channels(index))
+
+
+def pair_ranks(index: ServingIndex, user: int, item: int, num_candidates: int) -> np.ndarray:
+    """The rank features ``[1, 1, len(RECALL_CHANNELS)]`` of one (user, item) pair over the
+    whole catalogue, as a request without a scenario sees it (all ones: the item is in
+    no channel's list, e.g. an item the user has)."""
+    items = np.arange(index.num_items)
+    users = np.array([user])
+    columns, ranks = fuse_lists(index_lists(index, users, items, recall_scores(index, users, items), num_candidates),
+                                num_candidates)
+    hit = np.flatnonzero(columns[0] == item)
+    return ranks[:, hit[:1]] if len(hit) else np.ones((1, 1, len(RECALL_CHANNELS)), np.float32)
 
 
 def users_per_block(num_items: int, max_scores: int) -> int:
@@ -197,34 +339,36 @@ def users_per_block(num_items: int, max_scores: int) -> int:
 
 
 def recall_candidates(index: ServingIndex, users: np.ndarray, items: np.ndarray, num_candidates: int, *,
-                      seen=None, max_scores: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's ranker candidates among ``items`` (:func:`candidate_columns` of the
-    recall scores), scored a block of ``max_scores`` recall scores at a time, so memory
-    follows ``[U, 2n]``, not ``[U, len(items)]``.
+                      seen=None, max_scores: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's ranker candidates among ``items`` (:func:`fuse_lists` of the index's
+    channels), scored a block of ``max_scores`` recall scores at a time, so memory follows
+    ``[U, W]``, not ``[U, len(items)]``.
 
     Args:
         seen: the ``[users, items]`` matrix whose items are left out (default: the index's).
 
     Returns:
-        ``(candidates, recall)``, both ``[U, 2 * num_candidates]`` (``3 *`` with the
-        item-item channel): item rows (``-1`` pads) and their recall scores.
+        ``(candidates, recall, ranks)``: ``[U, W]`` item rows (``-1`` pads) and their
+        recall scores, and ``[U, W, len(RECALL_CHANNELS)]`` rank features; ``W`` is
+        ``num_candidates`` per channel.
     """
     seen = index.seen if seen is None else seen
     order = popularity_order(index, items)
-    popularity = index.item_popularity[items]
-    width = (2 if index.item_item is None else 3) * min(num_candidates, len(items))
+    width = min(num_candidates, len(items)) * len(served_channels(index))
     candidates = np.full((len(users), width), -1, np.int64)
     recall = np.full((len(users), width), -np.inf, np.float32)
+    ranks = np.ones((len(users), width, len(RECALL_CHANNELS)), np.float32)
     block = users_per_block(len(items), max_scores)
     for start in range(0, len(users), block):
         rows = slice(start, start + block)
         scores = mask_seen(recall_scores(index, users[rows], items, exclude_seen=False), seen, users[rows], items)
-        columns = candidate_columns(scores, popularity, num_candidates, order,
-                                    item_item_scores(index, users[rows], items, seen))
+        columns, block_ranks = fuse_lists(index_lists(index, users[rows], items, scores, num_candidates, order),
+                                          num_candidates)
         safe = np.maximum(columns, 0)
         candidates[rows] = np.where(columns >= 0, items[safe], -1)
         recall[rows] = np.take_along_axis(scores, safe, axis=1)
-    return candidates, recall
+        ranks[rows] = block_ranks
+    return candidates, recall, ranks
 
 
 def _through(left, right, users: np.ndarray, items: np.ndarray, chunk: int = 1024) -> np.ndarray:
@@ -261,20 +405,24 @@ def _item_item_pairs(index: ServingIndex, users: np.ndarray, items: np.ndarray, 
 
 
 def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall: np.ndarray,
-               item_item: np.ndarray | None = None) -> Tensor:
+               ranks: np.ndarray | None = None, item_item: np.ndarray | None = None) -> Tensor:
     """Scalar ranker features of (user, item) pairs: recall score, item popularity, user
     activity, the text and KG-profile similarities of the user and the item (so the ranker
     can lean on content where the graph knows little, e.g. a cold item), the user's
     activity in the item's scenario (none: the user is new to it, and popularity there
     matters more), the share of the user's nearest neighbours who have the item (the
-    user -> user -> item paths), and the item's mean weight among the nearest items of
-    the user's history (user -> item -> item paths), and the item-item channel's score.
+    user -> user -> item paths), the item's mean weight among the nearest items of the
+    user's history (user -> item -> item paths), the item-item channel's score, the
+    item's popularity within its scenario, and the pair's rank in each recall channel
+    (:func:`fuse_lists`; ``None``: listed by none). The channels' scores are thus the
+    recall score (gnn), the item-item score, the text similarity and the popularities.
 
     Args:
         item_item: the pairs' item-item scores (:func:`item_item_raw`), if already computed.
 
     Shapes:
-        users, items, recall, item_item: ``[P]`` -> ``[P, NUM_RANK_STATS]``.
+        users, items, recall, item_item: ``[P]``, ranks: ``[P, len(RECALL_CHANNELS)]`` ->
+        ``[P, NUM_RANK_STATS]``.
     """
     text = np.zeros(len(users), np.float32) if index.user_text_vectors is None else \
         np.einsum("ij,ij->i", index.user_text_vectors[users], index.item_text_vectors[items])
@@ -290,9 +438,12 @@ def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall
         item_item = np.zeros(len(users), np.float32)
     elif item_item is None:
         item_item = _item_item_pairs(index, users, items)
-    stats = np.stack([recall, index.item_popularity[items], index.user_activity[users], text, kg,
-                      index.user_scenario_activity[users, index.item_scenario[items]], neighbours, near, item_item],
-                     axis=1)
+    if ranks is None:
+        ranks = np.ones((len(users), len(RECALL_CHANNELS)), np.float32)
+    stats = np.concatenate([np.stack(
+        [recall, index.item_popularity[items], index.user_activity[users], text, kg,
+         index.user_scenario_activity[users, index.item_scenario[items]], neighbours, near, item_item,
+         index.scenario_popularity()[items]], axis=1), ranks], axis=1)
     return torch.from_numpy(np.nan_to_num(stats.astype(np.float32), neginf=-10.0))
 
 
@@ -303,8 +454,11 @@ def ranker_inputs(index: ServingIndex, users: np.ndarray, items: np.ndarray, sta
 
 
 def rank_candidates(ranker: torch.nn.Module, index: ServingIndex, users: np.ndarray, candidates: np.ndarray,
-                    recall: np.ndarray, item_item: np.ndarray | None = None) -> np.ndarray:
-    """Ranker scores for each user's recall candidates ``[U, N]`` (``-inf`` where padded).
+                    recall: np.ndarray, ranks: np.ndarray | None = None,
+                    item_item: np.ndarray | None = None) -> np.ndarray:
+    """Ranker scores for each user's recall candidates ``[U, N]`` (``-inf`` where padded),
+    whose recall scores are ``recall [U, N]`` and rank features ``ranks [U, N, C]``
+    (:func:`fuse_lists`; ``None``: listed by no channel).
 
     Args:
         item_item: the candidates' item-item scores ``[U, N]`` (:func:`item_item_raw`), if
@@ -316,6 +470,7 @@ def rank_candidates(ranker: torch.nn.Module, index: ServingIndex, users: np.ndar
     with torch.no_grad():
         pair_users, pair_items = users[rows], candidates[rows, cols]
         stats = pair_stats(index, pair_users, pair_items, recall[rows, cols],
+                           None if ranks is None else ranks[rows, cols],
                            None if item_item is None else item_item[rows, cols])
         out = ranker(*ranker_inputs(index, pair_users, pair_items, stats))
     result = np.full(candidates.shape, -np.inf, np.float32)
@@ -325,14 +480,13 @@ def rank_candidates(ranker: torch.nn.Module, index: ServingIndex, users: np.ndar
 
 def rank_recall(ranker: torch.nn.Module, index: ServingIndex, users: np.ndarray, items: np.ndarray,
                 recall: np.ndarray, num_candidates: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ranker over each user's candidates (see :func:`candidate_columns`) of the recall
-    scores ``recall [U, I]`` of ``items``: ``(scores, is_candidate)``, both ``[U, I]``, with
-    the ranker's score on candidates and the recall score elsewhere."""
-    columns = candidate_columns(recall, index.item_popularity[items], num_candidates,
-                                item_item=item_item_scores(index, users, items))
+    """The ranker over each user's candidates (:func:`fuse_lists` of the index's channels)
+    given the recall scores ``recall [U, I]`` of ``items``: ``(scores, is_candidate)``, both
+    ``[U, I]``, with the ranker's score on candidates and the recall score elsewhere."""
+    columns, ranks = fuse_lists(index_lists(index, users, items, recall, num_candidates), num_candidates)
     safe = np.maximum(columns, 0)
     ranked = rank_candidates(ranker, index, users, np.where(columns >= 0, items[safe], -1),
-                             np.take_along_axis(recall, safe, axis=1))
+                             np.take_along_axis(recall, safe, axis=1), ranks)
     scores, is_candidate = recall.copy(), np.zeros(recall.shape, bool)
     rows, cols = np.nonzero(columns >= 0)
     scores[rows, columns[rows, cols]] = ranked[rows, cols]
@@ -385,8 +539,7 @@ def serve_top_k(ranker: torch.nn.Module | None, index: ServingIndex, users: np.n
     columns = np.full((count, k), -1, np.int64)
     scores = np.full((count, k), -np.inf, np.float32)
     chunk = users_per_block(len(items), max_scores)
-    order = popularity = None
-    whole = is_whole(items, index.num_items)
+    order = None
     for start in range(0, count, chunk):
         rows = slice(start, start + chunk)
         chunk_users = users[rows] if user_vectors is None else np.zeros(0, np.int64)
@@ -398,14 +551,13 @@ def serve_top_k(ranker: torch.nn.Module | None, index: ServingIndex, users: np.n
             continue
         if order is None:
             order = popularity_order(index, items)
-            popularity = index.item_popularity if whole else index.item_popularity[items]
-        # EASE once per request: its masked scores choose candidates, its raw ones are a feature.
-        raw = item_item_raw(index, chunk_users, items)
-        candidates = candidate_columns(recall, popularity, num_candidates, order,
-                                       item_item_scores(index, chunk_users, items, exclude_seen=exclude_seen, raw=raw))
+        # EASE once per request: its masked scores are a channel, its raw ones a feature.
+        raw = item_item_raw(index, chunk_users, items) if "item_item" in served_channels(index) else None
+        candidates, ranks = fuse_lists(index_lists(index, chunk_users, items, recall, num_candidates, order,
+                                                   item_item=raw), num_candidates)
         safe = np.maximum(candidates, 0)
         ranked = rank_candidates(ranker, index, chunk_users, np.where(candidates >= 0, items[safe], -1),
-                                 np.take_along_axis(recall, safe, axis=1),
+                                 np.take_along_axis(recall, safe, axis=1), ranks,
                                  None if raw is None else np.take_along_axis(raw, safe, axis=1))
         slot, best = top_k(ranked, k)
         top = np.full((len(chunk_users), k), -1, np.int64)

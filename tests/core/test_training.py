@@ -11,7 +11,7 @@ from kg_recsys.store import MemoryStore
 from kg_recsys.store.base import InteractionTable
 from kg_recsys.text import TextEncoder, snapshot_text_vectors
 from kg_recsys.training import fit_model
-from kg_recsys.model import item_scenarios
+from kg_recsys.model import NUM_RANK_STATS, item_scenarios
 from kg_recsys.serving import build_index, candidate_columns, score_items
 from kg_recsys.serving.ranking import pair_stats as _pair_stats
 from kg_recsys.training import GNNTrainer
@@ -80,7 +80,7 @@ def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo, demo_
     scenario = item_scenarios(snapshot, fitted.scenarios)
     book, movie = np.flatnonzero(scenario == 0)[0], np.flatnonzero(scenario == 1)[0]
     stats = _pair_stats(view, np.array([user, user]), np.array([book, movie]), np.zeros(2, np.float32)).numpy()
-    assert stats.shape == (2, 9)
+    assert stats.shape == (2, NUM_RANK_STATS)
     assert stats[0, 5] > 0 and stats[1, 5] == 0  # activity in the item's scenario
     # The item-item channel: EASE over the user's history in the view
     from kg_recsys.content import ease_scores
@@ -234,7 +234,7 @@ def test_loss_settings_are_validated():
 
 
 def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the_same_result(demo, demo_fitted):
-    from kg_recsys.serving.ranking import item_item_scores, mask_seen, recall_candidates, recall_scores
+    from kg_recsys.serving.ranking import item_item_scores, mask_seen, recall_candidates, recall_scores, text_scores
     from kg_recsys.training.fit import HoldoutRecall
 
     snapshot, config, text = demo
@@ -251,10 +251,15 @@ def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the
     users, items = np.unique(holdout.user), np.arange(len(graph.items))
     seen = view.seen
     scores = mask_seen(recall_scores(view, users, items, exclude_seen=False), seen, users, items)
-    assert view.item_item is not None  # the item-item channel joins the candidates
-    columns = candidate_columns(scores, view.item_popularity, 10, item_item=item_item_scores(view, users, items))
-    candidates, recall = recall_candidates(view, users, items, 10, max_scores=5 * len(items))
+    assert view.item_item is not None and view.channels == ("gnn", "item_item", "text", "popularity")
+    text_channel = text_scores(view, users, items)
+    text_channel[~np.isfinite(scores)] = -np.inf  # every channel leaves out the seen items
+    columns = candidate_columns(scores, view.item_popularity, 10, item_item=item_item_scores(view, users, items),
+                                text=text_channel)
+    candidates, recall, ranks = recall_candidates(view, users, items, 10, max_scores=5 * len(items))
     np.testing.assert_array_equal(candidates, columns)  # items are the whole catalogue: columns are rows
+    # Every candidate is ranked by some channel; pads are ranked by none.
+    assert (ranks[candidates >= 0].min(axis=1) < 1).all() and (ranks[candidates < 0] == 1).all()
     # The same dot products, up to the last bits a matrix product of other shapes may change.
     np.testing.assert_allclose(recall[columns >= 0], np.take_along_axis(scores, np.maximum(columns, 0), 1)[columns >= 0],
                                rtol=1e-5, atol=1e-6)

@@ -1,5 +1,6 @@
 """The one top-k and the seen-item mask of serving."""
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -88,3 +89,37 @@ def test_candidates_join_the_item_item_channels_best_to_recall_and_popularity():
     assert sorted(plain[plain >= 0].tolist()) == [0, 4]
     fused = candidate_columns(recall, popularity, 1, item_item=item_item)
     assert fused.shape == (1, 3) and sorted(fused[fused >= 0].tolist()) == [0, 2, 4]
+
+
+def test_fused_candidates_carry_each_channels_rank_and_a_rank_of_one_where_unlisted():
+    from kg_recsys.config import RECALL_CHANNELS
+    from kg_recsys.serving.ranking import fuse_lists
+
+    lists = {"gnn": np.array([[2, 0], [1, -1]]), "popularity": np.array([[0, 5], [1, 3]])}
+    columns, ranks = fuse_lists(lists, 2)
+    assert columns.tolist() == [[0, -1, 2, 5], [-1, 1, -1, 3]]  # sorted; repeats and pads -1
+    gnn, popular = RECALL_CHANNELS.index("gnn"), RECALL_CHANNELS.index("popularity")
+    second = np.log1p(1) / np.log1p(2)  # 0-based place 1 of 2
+
+    def rank_of(row, column, channel):
+        return ranks[row, columns[row].tolist().index(column), channel]
+
+    assert [rank_of(0, c, gnn) for c in (0, 2, 5)] == pytest.approx([second, 0.0, 1.0])
+    assert [rank_of(0, c, popular) for c in (0, 2, 5)] == pytest.approx([0.0, 1.0, second])
+    assert [rank_of(1, c, gnn) for c in (1, 3)] == pytest.approx([0.0, 1.0])
+    assert [rank_of(1, c, popular) for c in (1, 3)] == pytest.approx([0.0, second])
+    others = [i for i, name in enumerate(RECALL_CHANNELS) if name not in lists]
+    assert (ranks[:, :, others] == 1.0).all() and (ranks[columns < 0] == 1.0).all()
+
+
+def test_channel_lists_are_best_first_and_the_text_channel_joins_the_candidates():
+    from kg_recsys.serving.ranking import candidate_columns, channel_lists
+
+    recall = np.array([[5.0, 4.0, 0.0, 0.0, 0.0, -np.inf]], np.float32)
+    popularity = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 2.0], np.float32)
+    text = np.array([[0.1, 0.2, 0.3, 0.9, 0.5, -np.inf]], np.float32)
+    lists = channel_lists(recall, popularity, 2, scores={"text": text}, channels=("text", "gnn"))
+    assert list(lists) == ["text", "gnn"]  # only the channels asked for, in their order
+    assert lists["text"].tolist() == [[3, 4]] and lists["gnn"].tolist() == [[0, 1]]
+    fused = candidate_columns(recall, popularity, 1, text=text)
+    assert fused.shape == (1, 3) and sorted(fused[fused >= 0].tolist()) == [0, 3, 4]
