@@ -108,15 +108,16 @@ class Recommender:
             ``self``, fitted (:attr:`timings` holds the seconds of each stage).
 
         In a ``torch.distributed`` process group (``kgrec train --nproc N``) every rank
-        calls this: rank 0 encodes the text and hands the vectors to the others, the ranks
-        train the GNN together, and only rank 0 trains the ranker and builds the index; on
-        the other ranks only :attr:`fitted` (the GNN) is set.
+        calls this: rank 0 reads the store and encodes the text and hands both to the
+        others (one read of the store, and every rank holds the same rows in the same
+        order), the ranks train the GNN together, and only rank 0 trains the ranker and
+        builds the index; on the other ranks only :attr:`fitted` (the GNN) is set.
         """
         from kg_recsys.training import distributed, fit_model
 
         self.store = store
         clock = time.perf_counter()
-        snapshot = store.snapshot()
+        snapshot = distributed.from_main(store.snapshot)
         if len(snapshot.interactions) == 0:
             raise ValueError("the store has no interactions to learn from; ingest some first (kgrec ingest ...)")
         self.timings = {"snapshot": time.perf_counter() - clock}

@@ -169,19 +169,16 @@ def _train(args: argparse.Namespace) -> int:
     summary: dict = {"store": args.store, "model_dir": args.model_dir}
     if world.size > 1:
         summary["processes"] = world.size
-    store = open_cli_store(args.store) if world.is_main else None
+    # Every rank opens the store, but only rank 0 ingests and reads it: the others get
+    # the graph from rank 0 (Recommender.fit).
+    store = open_cli_store(args.store)
     try:
         if args.source and world.is_main:
             clock = time.perf_counter()
             summary["ingest"] = _ingest(args, store)
             summary["ingest"]["seconds"] = round(time.perf_counter() - clock, 2)
-        # The other ranks open the store once rank 0's ingest is in: an embedded store
-        # reads its folder when it opens.
-        distributed.barrier()
-        if store is None:
-            store = open_cli_store(args.store)
-        counts = store.counts()
-        summary["nodes"] = counts["nodes"]
+        if world.is_main:
+            summary["nodes"] = store.counts()["nodes"]
         try:
             recommender = Recommender(config).fit(store)
         except ValueError as error:  # e.g. an empty store
@@ -203,8 +200,7 @@ def _train(args: argparse.Namespace) -> int:
             stages["write_back"] = round(time.perf_counter() - clock, 2)
         summary["stage_seconds"] = stages
     finally:
-        if store is not None:
-            store.close()
+        store.close()
     summary["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(summary), flush=True)
     return 0

@@ -200,12 +200,6 @@ def from_main(compute: Callable[[], Any]) -> Any:
     return box[0]
 
 
-def barrier() -> None:
-    """Wait for every rank (nothing outside a process group)."""
-    if current_world().size > 1:
-        dist.barrier()
-
-
 def snapshot_fingerprint(snapshot) -> str:
     """A digest of a :class:`~kg_recsys.store.base.GraphSnapshot`'s node order and edges:
     every rank must train on the same graph, in the same row order."""
@@ -226,8 +220,9 @@ def snapshot_fingerprint(snapshot) -> str:
 
 
 def check_same_graph(snapshot) -> None:
-    """Raise ``ValueError`` unless every rank read the same graph (a store changed between
-    the ranks' reads, or ranks on several machines reading different stores)."""
+    """Raise ``ValueError`` unless every rank holds the same graph. ``Recommender.fit``
+    hands rank 0's to the others; a script calling ``fit_model`` on each rank's own read
+    could get another order (a store changed between the reads, a cluster's replicas)."""
     world = current_world()
     if world.size == 1:
         return
@@ -241,7 +236,7 @@ def check_same_graph(snapshot) -> None:
 
 
 def log(message: str) -> None:
-    """A line on stderr naming this process's rank (for messages every rank prints)."""
+    """A line on stderr naming this process's rank (for messages any rank may print)."""
     world = current_world()
     prefix = f"[rank {world.rank}/{world.size}] " if world.size > 1 else ""
     print(prefix + message, file=sys.stderr, flush=True)
