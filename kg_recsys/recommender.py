@@ -109,23 +109,32 @@ class Recommender:
 
         Returns:
             ``self``, fitted (:attr:`timings` holds the seconds of each stage).
+
+        In a ``torch.distributed`` process group (``kgrec train --nproc N``) every rank
+        calls this: rank 0 reads the store and encodes the text and hands both to the
+        others (one read of the store, and every rank holds the same rows in the same
+        order), the ranks train the GNN together, and only rank 0 trains the ranker and
+        builds the index; on the other ranks only :attr:`fitted` (the GNN) is set.
         """
-        from kg_recsys.training import fit_model
+        from kg_recsys.training import distributed, fit_model
 
         self.store = store
         clock = time.perf_counter()
-        snapshot = store.snapshot()
+        snapshot = distributed.from_main(store.snapshot)
         if len(snapshot.interactions) == 0:
             raise ValueError("the store has no interactions to learn from; ingest some first (kgrec ingest ...)")
         self.timings = {"snapshot": time.perf_counter() - clock}
         clock = time.perf_counter()
-        text = self._text_vectors(snapshot)
+        text = distributed.from_main(lambda: self._text_vectors(snapshot))
         self.timings["text"] = time.perf_counter() - clock
         clock = time.perf_counter()
         self.fitted = fit_model(snapshot, self.config, text)
         fit_seconds = time.perf_counter() - clock
         gnn_seconds = self.fitted.history[-1]["seconds"] if self.fitted.history else 0.0
         self.timings.update(gnn=gnn_seconds, ranker=fit_seconds - gnn_seconds)
+        if not distributed.current_world().is_main:  # rank 0 serves and saves; this rank helped train the GNN
+            self.timings = {stage: round(seconds, 2) for stage, seconds in self.timings.items()}
+            return self
         clock = time.perf_counter()
         self._reindex(snapshot, text)
         self.timings["index"] = time.perf_counter() - clock

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ examples:
   kgrec train --epochs 10 --model-dir .kgrec/model  # train on what the default store already holds
   kgrec train ml-100k-kg --data-dir DATA --config my.toml
   kgrec train demo --store bolt://127.0.0.1:7687    # Neo4j: vectors + RECOMMENDED for Cypher
+  kgrec train ml-100k-kg --nproc 2                  # data-parallel GNN training in 2 processes
+  torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29400 \
+      -m kg_recsys.cli train --store bolt://HOST:7687   # several machines (docs/scale.md)
 """
 
 
@@ -101,28 +105,86 @@ def register(subparsers) -> None:
                         help="`model` property of the RECOMMENDED relationships (default: kg_recsys)")
     parser.add_argument("--no-write-back", action="store_true", help="do not write vectors and RECOMMENDED")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--nproc", type=positive, default=1, metavar="N",
+                        help="train the GNN data-parallel in N processes on this machine (torch.distributed: "
+                             "gloo on CPU), each on its own share of the interactions, cores / N torch threads "
+                             "each; rank 0 validates, trains the ranker, saves and writes back (default: 1). "
+                             "Under torchrun leave it out: the launcher starts the processes")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from kg_recsys.training import distributed
+
+    if distributed.launched():  # a rank started by torchrun (or by --nproc below)
+        if args.nproc > 1:
+            raise CliError("--nproc starts processes on this machine; under torchrun leave it out "
+                           "(torchrun's --nproc-per-node sets them)")
+        distributed.init_from_env()
+        try:
+            return _train(args)
+        finally:
+            distributed.leave()
+    if args.nproc > 1:
+        return _launch(args)
+    return _train(args)
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``args`` in ``args.nproc`` local ranks; rank 0's exit code."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    from kg_recsys.training import distributed
+
+    try:
+        return distributed.launch(args.nproc, _train_rank, args)[0]
+    except ChildFailedError as error:
+        if any(failure.exitcode == 2 for failure in error.failures.values()):
+            return 2  # a CliError, which the rank printed (the launcher then stopped the others)
+        rank, failure = error.get_first_failure()
+        raise CliError(f"training process {rank} failed (exit code {failure.exitcode}): "
+                       f"{failure.message or 'see its traceback above'}") from None
+
+
+def _train_rank(args: argparse.Namespace) -> int:
+    """One rank of :func:`_launch`. A user's error ends the process with code 2, so the
+    launcher stops the other ranks rather than leaving them waiting for this one."""
+    from kg_recsys.training import distributed
+
+    try:
+        return _train(args)
+    except CliError as error:
+        distributed.log(f"kgrec train: error: {error}")
+        sys.exit(2)
+
+
+def _train(args: argparse.Namespace) -> int:
     from kg_recsys import Recommender
     from kg_recsys.cli.ingest import open_cli_store
+    from kg_recsys.training import distributed
 
-    config = build_config(args.config, args.epochs, args.seed, progress=not args.no_progress)
+    world = distributed.current_world()
+    config = build_config(args.config, args.epochs, args.seed, progress=not args.no_progress and world.is_main)
     started = time.perf_counter()
     summary: dict = {"store": args.store, "model_dir": args.model_dir}
+    if world.size > 1:
+        summary["processes"] = world.size
+    # Every rank opens the store, but only rank 0 ingests and reads it: the others get
+    # the graph from rank 0 (Recommender.fit).
     store = open_cli_store(args.store)
     try:
-        if args.source:
+        if args.source and world.is_main:
             clock = time.perf_counter()
             summary["ingest"] = _ingest(args, store)
             summary["ingest"]["seconds"] = round(time.perf_counter() - clock, 2)
-        counts = store.counts()
-        summary["nodes"] = counts["nodes"]
+        if world.is_main:
+            summary["nodes"] = store.counts()["nodes"]
         try:
             recommender = Recommender(config).fit(store)
         except ValueError as error:  # e.g. an empty store
             raise CliError(str(error)) from None
+        if not world.is_main:
+            return 0  # rank 0 saves, writes back and reports
         stages = dict(recommender.timings)
         clock = time.perf_counter()
         recommender.save(args.model_dir)

@@ -15,6 +15,7 @@ from kg_recsys.model import LABEL_OF, NODE_TYPES, FittedModel, interacted, new_g
 from kg_recsys.nn import average_of
 from kg_recsys.serving.ranking import mask_seen, top_k, users_per_block
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
+from kg_recsys.training import distributed
 from kg_recsys.training.early_stopping import EarlyStopping
 from kg_recsys.training.gnn_trainer import GNNTrainer, holdout_mask
 from kg_recsys.training.ranker_trainer import holdout_candidates, train_ranker
@@ -28,6 +29,12 @@ def fit_model(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: 
     ``holdout`` (interactions on the same node tables, e.g. an evaluation split's valid
     set) drives early stopping and trains the ranker. Without it, a random 10% of each
     user's interactions is held out for that and not used to train the GNN.
+
+    In a ``torch.distributed`` process group (``kgrec train --nproc N``, torchrun) every
+    rank calls this on the same snapshot (checked) and trains the GNN data-parallel
+    (:mod:`kg_recsys.training.distributed`); rank 0 validates, every rank stops on its
+    scores and keeps the same best state, and only rank 0 trains the ranker (the other
+    ranks' result has none).
     """
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(config.train.deterministic)
@@ -79,9 +86,13 @@ class HoldoutRecall:
 
 def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[str, np.ndarray] | None,
          seed: int, progress: bool, holdout: InteractionTable | None) -> FittedModel:
+    world = distributed.current_world()
+    distributed.check_same_graph(snapshot)
+    progress = progress and world.is_main
+    # The same holdout and initial weights on every rank; per-rank draws after that.
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed if world.size == 1 else distributed.rank_seed(seed, world.rank))
     if holdout is None:
         mask = holdout_mask(snapshot.interactions, 0.1, rng)
         graph = snapshot.with_interactions(snapshot.interactions.select(~mask))
@@ -96,8 +107,11 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
     warm = interacted(graph)
     trained_ids = {t: np.where(warm[t], graph.nodes(LABEL_OF[t]).ids, "") for t in NODE_TYPES}
     fitted = FittedModel(config, layout, gnn, None, trained_ids)
-    trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator)
-    valid_recall = HoldoutRecall(graph, layout.scenarios, holdout) if len(holdout) else None
+    if world.size > 1:
+        distributed.broadcast_parameters(gnn)
+        torch.manual_seed(distributed.rank_seed(seed, world.rank))  # the model's dropout
+    trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator, world=world, seed=seed)
+    valid_recall = HoldoutRecall(graph, layout.scenarios, holdout) if len(holdout) and world.is_main else None
     stopper = EarlyStopping(config.train.patience)
     bar = _bar(progress, config.train.epochs, "training GNN", "epoch")
     started = time.perf_counter()
@@ -105,6 +119,8 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
         metrics = trainer.train_epoch()
         metrics["epoch"] = epoch
         metrics["valid_recall@20"] = valid_recall(trainer.embed()) if valid_recall is not None else math.nan
+        if world.size > 1:  # rank 0's score: every rank then takes the same decision below
+            metrics["valid_recall@20"] = distributed.broadcast_float(metrics["valid_recall@20"])
         metrics["seconds"] = round(time.perf_counter() - started, 3)  # since training began
         fitted.history.append(metrics)
         if bar is not None:
@@ -118,7 +134,9 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
     if bar is not None:
         bar.close()
     stopper.restore(gnn)
-    if config.rank.enabled and config.rank.epochs > 0 and len(holdout):
+    if world.size > 1 and world.is_main:
+        distributed.work_alone()
+    if config.rank.enabled and config.rank.epochs > 0 and len(holdout) and world.is_main:
         bar = _bar(progress, config.rank.draws * config.rank.epochs, "training ranker", "epoch")
         rankers = []
         for draw in range(config.rank.draws):

@@ -11,6 +11,7 @@ from kg_recsys.graph import GraphLayout, build_hetero_data, interaction_relation
 from kg_recsys.model import NODE_TYPES, interacted, scenario_index
 from kg_recsys.nn.gnn import KGRecGNN, to_adjacency
 from kg_recsys.store.base import GraphSnapshot, InteractionTable
+from kg_recsys.training.distributed import World, average_gradients
 from kg_recsys.training.sampling import NeighbourSampler
 
 
@@ -81,6 +82,14 @@ class GNNTrainer:
     cold ones keeps fewer than ``fanout`` interaction edges that step (the full graph drops
     them first); id dropout is the same.
 
+    In a process group (``world.size > 1``, see :mod:`kg_recsys.training.distributed`)
+    each rank trains an epoch on its own disjoint shard of the interactions, ``1 / size``
+    of each step's batch, with its own ``generator``, and the gradients (and the loss) are
+    averaged over the ranks before each optimiser step: the same steps and global batch as
+    one process, so the same learning rate fits. A full-graph step still propagates over
+    the whole graph on every rank, so more processes shorten only its loss part; a sampled
+    step's cost follows its batch.
+
     :meth:`train_epoch` is the loop; the early stopping around it is the caller's.
     """
 
@@ -88,9 +97,12 @@ class GNNTrainer:
     sampler: NeighbourSampler | None = None
 
     def __init__(self, model: KGRecGNN, graph: GraphSnapshot, layout: GraphLayout, features: dict[str, Tensor],
-                 config: TrainConfig, generator: torch.Generator) -> None:
+                 config: TrainConfig, generator: torch.Generator, world: World = World(), seed: int = 0) -> None:
+        """``world``: the training processes; ``seed``: the permutation of each epoch's
+        interactions that the ranks share (one process draws it from ``generator``)."""
         self.model, self.layout, self.config, self.features = model, layout, config, features
-        self.generator = generator
+        self.generator, self.world, self.seed = generator, world, seed
+        self.epochs_done = 0
         data = build_hetero_data(graph, layout)
         self.num_nodes = {t: features[t].size(0) for t in NODE_TYPES}
         self.warm = {t: torch.from_numpy(m) for t, m in interacted(graph).items()}
@@ -220,6 +232,9 @@ class GNNTrainer:
         loss = self._loss(F.embedding(users, z["user"]), F.embedding(items, z["item"]), z["item"], negatives)
         self.optimizer.zero_grad()
         loss.backward()
+        loss = loss.detach().reshape(1)
+        if self.world.size > 1:
+            average_gradients(list(self.model.parameters()), loss)
         self.optimizer.step()
         return loss.item()
 
@@ -235,14 +250,32 @@ class GNNTrainer:
     def batch_size(self) -> int:
         """``[train] batch_size``, or larger where a full-graph epoch would take more than
         ``[train] max_steps_per_epoch`` steps. A sampled step costs what its batch samples,
-        so sampled training keeps the configured batch (and its memory bound)."""
+        so sampled training keeps the configured batch (and its memory bound). The global
+        batch: a rank's is ``1 / world.size`` of it."""
         if self.sampler is not None:
             return self.config.batch_size
         return max(self.config.batch_size, -(-self.pairs.size(1) // self.config.max_steps_per_epoch))
 
+    def epoch_order(self) -> Tensor:
+        """The interactions (indices into the training pairs) this rank trains on in the
+        next epoch, in order: a permutation of all of them in one process; in a process
+        group, this rank's shard of a permutation the ranks share (disjoint shards of
+        equal length, the last ``< size`` interactions of the permutation left out, so
+        every rank takes as many steps)."""
+        count = self.pairs.size(1)
+        if self.world.size == 1:
+            return torch.randperm(count, generator=self.generator)
+        from torch.utils.data.distributed import DistributedSampler
+
+        shard = DistributedSampler(range(count), num_replicas=self.world.size, rank=self.world.rank, shuffle=True,
+                                   seed=self.seed, drop_last=True)
+        shard.set_epoch(self.epochs_done)
+        return torch.tensor(list(shard), dtype=torch.long)
+
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
-        order = torch.randperm(self.pairs.size(1), generator=self.generator)
-        batch = self.batch_size()
+        order = self.epoch_order()
+        batch = -(-self.batch_size() // self.world.size)
         losses = [self.step(order[start:start + batch]) for start in range(0, order.numel(), batch)]
+        self.epochs_done += 1
         return {"loss": sum(losses) / max(len(losses), 1)}
