@@ -72,6 +72,55 @@ SENTENCES = ("A tale of {0}, {1} and {2}.", "When a {0} meets a {1}, nothing is 
              "The {0} hides a {1}; only the {2} can reveal it.", "Between {0} and {1}, one {2} changes everything.")
 
 
+#: Catalogues larger than this draw interactions by topic mix (see :class:`_MixSampler`).
+EXACT_DRAW_ITEMS = 100_000
+
+
+class _MixSampler:
+    """Draws a user's items as the exact path does, without touching every item per user.
+
+    An item's chance is ``exp(6 * affinity) * popularity`` and its affinity depends only on
+    its topic mix (a main topic, or a main and a second one), so a draw picks a mix by its
+    summed popularity times ``exp(6 * affinity)``, then an item within the mix by popularity.
+    Draws without replacement are draws with replacement with repeats skipped: the same
+    distribution.
+    """
+
+    def __init__(self, item_scenarios: list[str], item_topics: np.ndarray, popularity: np.ndarray) -> None:
+        self.item_topics = item_topics
+        self.mixes, self.order, self.cumulative, self.start = {}, {}, {}, {}
+        for scenario in SCENARIOS:
+            rows = np.array([i for i, s in enumerate(item_scenarios) if s == scenario])
+            mixes, mix_of_row = np.unique(item_topics[rows], axis=0, return_inverse=True)
+            mix_of_row = mix_of_row.reshape(-1)
+            order = np.argsort(mix_of_row, kind="stable")
+            self.order[scenario] = rows[order]  # the scenario's items, grouped by mix
+            self.cumulative[scenario] = np.concatenate([[0.0], np.cumsum(popularity[rows[order]])])
+            self.start[scenario] = np.searchsorted(mix_of_row[order], np.arange(len(mixes) + 1))
+            self.mixes[scenario] = mixes
+
+    def draw(self, scenario: str, preference: np.ndarray, count: int, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` distinct items of ``scenario`` and their ratings (1-5)."""
+        mixes, start, cumulative = self.mixes[scenario], self.start[scenario], self.cumulative[scenario]
+        affinity = mixes @ preference
+        weight = (cumulative[start[1:]] - cumulative[start[:-1]]) * np.exp(6.0 * (affinity - affinity.max()))
+        count = min(count, len(self.order[scenario]))
+        chosen: list[int] = []
+        while len(chosen) < count:
+            mix = rng.choice(len(mixes), size=2 * count, p=weight / weight.sum())
+            low, high = cumulative[start[mix]], cumulative[start[mix + 1]]
+            place = np.searchsorted(cumulative, low + rng.random(len(mix)) * (high - low), side="right") - 1
+            place = np.clip(place, start[mix], start[mix + 1] - 1)  # float rounding at a mix's edge
+            for item in self.order[scenario][place]:
+                if len(chosen) < count and item not in chosen:
+                    chosen.append(int(item))
+        rows = np.asarray(chosen)
+        rating = np.clip(np.rint(1.5 + 4.0 * (self.item_topics[rows] @ preference) / max(preference.max(), 1e-9)
+                                 + rng.normal(0, 0.6, size=count)), 1, 5)
+        return rows, rating
+
+
 def write_demo_dataset(folder: str | os.PathLike, seed: int = 0, n_users: int = 300, n_items: int = 400
                        ) -> Path:
     """Write the demo dataset as a canonical folder (``interactions.csv``, ``items.csv``,
@@ -139,6 +188,10 @@ def write_demo_dataset(folder: str | os.PathLike, seed: int = 0, n_users: int = 
     # Users and interactions.
     users, interactions = [], []
     base_time = 1_600_000_000
+    in_scenario = {s: np.array([i for i, it in enumerate(items) if it[1] == s]) for s in SCENARIOS}
+    # Above EXACT_DRAW_ITEMS, each user's draw over the whole catalogue (quadratic in scale)
+    # gives way to one over topic mixes: the same distribution in time linear in users.
+    by_mix = _MixSampler([it[1] for it in items], item_topics, popularity) if n_items > EXACT_DRAW_ITEMS else None
     for u in range(n_users):
         user_id = f"u{u + 1:03d}"
         preference = rng.dirichlet(np.full(n_topics, 0.35))
@@ -152,10 +205,18 @@ def write_demo_dataset(folder: str | os.PathLike, seed: int = 0, n_users: int = 
         medium = {("books",): "a reader", ("movies",): "a film fan"}.get(active, "a reader and film fan")
         age = AGE_GROUPS[int(rng.integers(len(AGE_GROUPS)))]
         users.append((user_id, f"{medium} who {likes}", age, countries[int(rng.integers(len(countries)))]))
-        affinity = item_topics @ preference
         stamp = base_time + int(rng.integers(0, 30_000_000))
+        if by_mix is not None:
+            for scenario in active:
+                chosen, rating = by_mix.draw(scenario, preference, int(np.clip(rng.poisson(18), 5, 45)), rng)
+                stamps = stamp + np.cumsum(rng.integers(3_600, 400_000, size=len(chosen)))
+                stamp = int(stamps[-1])
+                interactions.extend((user_id, items[i][0], scenario, "rating", int(r), int(t))
+                                    for i, r, t in zip(chosen, rating, stamps))
+            continue
+        affinity = item_topics @ preference
         for scenario in active:
-            candidates = np.array([i for i, it in enumerate(items) if it[1] == scenario])
+            candidates = in_scenario[scenario]
             logits = 6.0 * affinity[candidates] + np.log(popularity[candidates])
             p = np.exp(logits - logits.max())
             p /= p.sum()

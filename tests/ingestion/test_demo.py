@@ -53,3 +53,36 @@ def test_interactions_follow_the_topics_named_in_the_user_text(tmp_path):
             hits.setdefault(row["user_id"], []).append(loves[row["user_id"]] in genres[row["item_id"]])
     share = np.mean([np.mean(v) for v in hits.values()])
     assert share > 0.4
+
+
+def _item_counts_and_ratings(folder) -> tuple[dict[str, int], float, float]:
+    with open(folder / "interactions.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["item_id"]] = counts.get(row["item_id"], 0) + 1
+    users = {row["user_id"] for row in rows}
+    return counts, float(np.mean([float(row["weight"]) for row in rows])), len(rows) / len(users)
+
+
+def test_large_catalogue_draws_follow_the_exact_draws_distribution(tmp_path, monkeypatch):
+    """Above EXACT_DRAW_ITEMS, users draw by topic mix in linear time; the same catalogue
+    gets the same item popularity, ratings and history lengths as the exact draw (within
+    sampling noise), and a catalogue of another seed does not."""
+    from kg_recsys.datasets import demo
+
+    exact = write_demo_dataset(tmp_path / "exact", n_users=1500)
+    other = write_demo_dataset(tmp_path / "other", seed=5, n_users=1500)
+    monkeypatch.setattr(demo, "EXACT_DRAW_ITEMS", 0)
+    by_mix = write_demo_dataset(tmp_path / "mix", n_users=1500)
+    assert filecmp.cmp(exact / "items.csv", by_mix / "items.csv", shallow=False)  # drawn before the users
+    (exact_counts, exact_rating, exact_length), (mix_counts, mix_rating, mix_length), (other_counts, _, _) = (
+        _item_counts_and_ratings(f) for f in (exact, by_mix, other))
+    items = sorted(set(exact_counts) | set(mix_counts) | set(other_counts))
+
+    def correlation(a: dict, b: dict) -> float:
+        return float(np.corrcoef([a.get(i, 0) for i in items], [b.get(i, 0) for i in items])[0, 1])
+
+    assert correlation(exact_counts, mix_counts) > 0.9
+    assert correlation(exact_counts, other_counts) < 0.5
+    assert abs(exact_rating - mix_rating) < 0.05 and abs(exact_length - mix_length) < 1.0
