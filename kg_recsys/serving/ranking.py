@@ -339,7 +339,8 @@ def users_per_block(num_items: int, max_scores: int) -> int:
 
 
 def recall_candidates(index: ServingIndex, users: np.ndarray, items: np.ndarray, num_candidates: int, *,
-                      seen=None, max_scores: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      seen=None, max_scores: int = 1 << 22) \
+        -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Each user's ranker candidates among ``items`` (:func:`fuse_lists` of the index's
     channels), scored a block of ``max_scores`` recall scores at a time, so memory follows
     ``[U, W]``, not ``[U, len(items)]``.
@@ -348,27 +349,35 @@ def recall_candidates(index: ServingIndex, users: np.ndarray, items: np.ndarray,
         seen: the ``[users, items]`` matrix whose items are left out (default: the index's).
 
     Returns:
-        ``(candidates, recall, ranks)``: ``[U, W]`` item rows (``-1`` pads) and their
-        recall scores, and ``[U, W, len(RECALL_CHANNELS)]`` rank features; ``W`` is
-        ``num_candidates`` per channel.
+        ``(candidates, recall, ranks, item_item)``: ``[U, W]`` item rows (``-1`` pads) and
+        their recall scores, ``[U, W, len(RECALL_CHANNELS)]`` rank features, and the
+        candidates' :func:`item_item_raw` scores ``[U, W]`` (``None`` without the channel),
+        for :func:`pair_stats`, as a request computes EASE once for candidates and features
+        (the ranker's trainer computed it four times a view: 4 s of 13 per ml-1m view);
+        ``W`` is ``num_candidates`` per channel.
     """
     seen = index.seen if seen is None else seen
     order = popularity_order(index, items)
     width = min(num_candidates, len(items)) * len(served_channels(index))
+    with_item_item = "item_item" in served_channels(index)
     candidates = np.full((len(users), width), -1, np.int64)
     recall = np.full((len(users), width), -np.inf, np.float32)
     ranks = np.ones((len(users), width, len(RECALL_CHANNELS)), np.float32)
+    item_item = np.zeros((len(users), width), np.float32) if with_item_item else None
     block = users_per_block(len(items), max_scores)
     for start in range(0, len(users), block):
         rows = slice(start, start + block)
         scores = mask_seen(recall_scores(index, users[rows], items, exclude_seen=False), seen, users[rows], items)
-        columns, block_ranks = fuse_lists(index_lists(index, users[rows], items, scores, num_candidates, order),
-                                          num_candidates)
+        raw = item_item_raw(index, users[rows], items) if with_item_item else None
+        columns, block_ranks = fuse_lists(index_lists(index, users[rows], items, scores, num_candidates, order,
+                                                      item_item=raw), num_candidates)
         safe = np.maximum(columns, 0)
         candidates[rows] = np.where(columns >= 0, items[safe], -1)
         recall[rows] = np.take_along_axis(scores, safe, axis=1)
         ranks[rows] = block_ranks
-    return candidates, recall, ranks
+        if raw is not None:
+            item_item[rows] = np.take_along_axis(raw, safe, axis=1)
+    return candidates, recall, ranks, item_item
 
 
 def _through(left, right, users: np.ndarray, items: np.ndarray, chunk: int = 1024) -> np.ndarray:

@@ -163,7 +163,8 @@ def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interactio
         keep[beyond_first(inter.user, few, config.rank.few_interactions, rng)] = False
         view = build_index(fitted, graph.with_interactions(inter.select(keep)), text_vectors,
                            drop_item_ids=np.flatnonzero(cold))
-        candidates, recall, ranks = recall_candidates(view, users, pool, config.recall.num_candidates, seen=seen)
+        candidates, recall, ranks, item_item = recall_candidates(view, users, pool, config.recall.num_candidates,
+                                                                 seen=seen)
         label = (candidates >= 0) & np.isin(np.arange(len(users))[:, None] * num_items + candidates, positive_keys)
         pos_r, pos_c = np.nonzero(label & ~stopping[:, None])
         if len(pos_r) == 0:
@@ -175,7 +176,8 @@ def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interactio
         # The statistics are fixed within a view: computed once here, not at every step
         # and check (the sparse neighbourhood lookups dominate their cost).
         def stats_of(r: np.ndarray, c: np.ndarray):
-            return pair_stats(view, users[r], candidates[r, c], recall[r, c], ranks[r, c])
+            return pair_stats(view, users[r], candidates[r, c], recall[r, c], ranks[r, c],
+                              None if item_item is None else item_item[r, c])
 
         def inputs(r: np.ndarray, c: np.ndarray, stats):
             return ranker_inputs(view, users[r], candidates[r, c], stats)

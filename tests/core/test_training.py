@@ -234,7 +234,8 @@ def test_loss_settings_are_validated():
 
 
 def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the_same_result(demo, demo_fitted):
-    from kg_recsys.serving.ranking import item_item_scores, mask_seen, recall_candidates, recall_scores, text_scores
+    from kg_recsys.serving.ranking import (_item_item_pairs, item_item_scores, mask_seen, recall_candidates,
+                                           recall_scores, text_scores)
     from kg_recsys.training.fit import HoldoutRecall
 
     snapshot, config, text = demo
@@ -256,8 +257,13 @@ def test_validation_and_ranker_candidates_score_users_a_block_at_a_time_with_the
     text_channel[~np.isfinite(scores)] = -np.inf  # every channel leaves out the seen items
     columns = candidate_columns(scores, view.item_popularity, 10, item_item=item_item_scores(view, users, items),
                                 text=text_channel)
-    candidates, recall, ranks = recall_candidates(view, users, items, 10, max_scores=5 * len(items))
+    candidates, recall, ranks, item_item = recall_candidates(view, users, items, 10, max_scores=5 * len(items))
     np.testing.assert_array_equal(candidates, columns)  # items are the whole catalogue: columns are rows
+    # The candidates' raw EASE scores, passed on to the ranker's features, are those the
+    # features would compute themselves, to the bit.
+    r, c = np.nonzero(candidates >= 0)
+    np.testing.assert_array_equal(item_item[r, c], _item_item_pairs(view, users[r], candidates[r, c]))
+    assert np.abs(item_item[r, c]).max() > 0
     # Every candidate is ranked by some channel; pads are ranked by none.
     assert (ranks[candidates >= 0].min(axis=1) < 1).all() and (ranks[candidates < 0] == 1).all()
     # The same dot products, up to the last bits a matrix product of other shapes may change.

@@ -89,7 +89,8 @@ def test_an_index_serves_only_its_configured_channels_and_keeps_them_through_sav
     narrow = build_index(dataclasses.replace(fitted, config=config), snapshot, text)
     assert narrow.channels == ("gnn", "text") and narrow.item_item is None
     users, items = np.arange(6), np.arange(index.num_items)
-    candidates, _, ranks = recall_candidates(narrow, users, items, 5)
+    candidates, _, ranks, item_item = recall_candidates(narrow, users, items, 5)
+    assert item_item is None  # no item-item channel: no scores to pass on
     assert candidates.shape == (6, 10) and (ranks[..., RECALL_CHANNELS.index("popularity")] == 1).all()
     narrow.save(tmp_path / "index.npz")
     assert ServingIndex.load(tmp_path / "index.npz").channels == ("gnn", "text")
