@@ -81,6 +81,10 @@ class ModelConfig:
     dropout: float = 0.1
     #: Relations with fewer edges share one ``other`` weight (see ``graph.make_layout``).
     min_relation_edges: int = 1000
+    #: A learned non-negative scalar per edge type on its messages (starting at 1; see
+    #: :class:`kg_recsys.nn.KGRecGNN`), pushed toward 0 by ``[train] gate_l1`` on the KG
+    #: and attribute relations, so that a relation which only adds noise can fade out.
+    relation_gates: bool = False
 
     def __post_init__(self) -> None:
         _check(self.hidden_dim > 0, "model", "hidden_dim", "must be positive")
@@ -132,6 +136,10 @@ class TrainConfig:
     negatives: int = 64
     #: Softmax temperature on the dot products.
     temperature: float = 1.0
+    #: L1 weight on the relation gates (``[model] relation_gates``) of every edge type but
+    #: the interactions, added to each step's loss: a gate stays open only where its
+    #: relation lowers the loss by more than this.
+    gate_l1: float = 1e-3
     #: Early stopping on validation Recall@K after this many epochs without improvement.
     patience: int = 5
     #: Seeds a fit: the held-out interactions, initial weights, negatives, cold views and
@@ -165,6 +173,7 @@ class TrainConfig:
         _check(self.loss in ("bpr", "softmax"), "train", "loss", "must be 'bpr' or 'softmax'")
         _check(self.negatives > 0, "train", "negatives", "must be positive")
         _check(self.temperature > 0, "train", "temperature", "must be positive")
+        _check(self.gate_l1 >= 0, "train", "gate_l1", "must be >= 0")
         _check(self.sampled_above_edges >= 0, "train", "sampled_above_edges", "must be >= 0")
         fanout = self.fanout if isinstance(self.fanout, (list, tuple)) else ()
         _check(len(fanout) > 0 and all(type(k) is int and (k > 0 or k == -1) for k in fanout), "train", "fanout",

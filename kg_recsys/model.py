@@ -117,7 +117,8 @@ def new_gnn(config: RecommenderConfig, layout, num_ids: dict[str, int], text_dim
     m = config.model
     layers = (m.num_layers if m.use_gnn else 0) if num_layers is None else num_layers
     return KGRecGNN(NODE_TYPES, layout.edge_types, num_ids, text_dim=text_dim, hidden_dim=m.hidden_dim,
-                    num_layers=layers, use_text=m.use_text, use_id_embeddings=m.use_id_embeddings, dropout=m.dropout)
+                    num_layers=layers, use_text=m.use_text, use_id_embeddings=m.use_id_embeddings, dropout=m.dropout,
+                    relation_gates=m.relation_gates)
 
 
 def new_ranker(config: RecommenderConfig, num_scenarios: int):

@@ -54,7 +54,11 @@ class KGRecScorer:
         assert self.fitted is not None, "fit() first"
         recall = [h["valid_recall@20"] for h in self.fitted.history]
         best = int(np.nanargmax(recall)) if recall and not np.isnan(recall).all() else len(recall) - 1
-        return {"gnn_epochs": len(recall), "gnn_kept_epoch": best, "ranker_draws": self.fitted.ranker_history}
+        summary = {"gnn_epochs": len(recall), "gnn_kept_epoch": best, "ranker_draws": self.fitted.ranker_history}
+        gnn = self.fitted.gnn
+        if getattr(gnn, "gate_logits", None) is not None:
+            summary["relation_gates"] = {"__".join(et): round(g, 4) for et, g in gnn.gates().items()}
+        return summary
 
     def _index_of(self, context: GraphSnapshot):
         assert self.fitted is not None, "fit() first"

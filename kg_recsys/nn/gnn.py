@@ -1,6 +1,7 @@
 """The heterogeneous GNN that turns text features and graph links into user and item vectors."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -62,6 +63,11 @@ class KGRecGNN(nn.Module):
         use_text: use text features (default: ``True``)
         use_id_embeddings: use id embeddings (default: ``True``)
         dropout: dropout on the projected text features (default: ``0.1``)
+        relation_gates: scale each edge type's message by a learned non-negative scalar
+            :math:`g_r = \mathrm{softplus}(a_r)` (one per edge type, shared by the layers,
+            starting at 1): :math:`h_v^{(l+1)} = h_v^{(l)} + \sum_r g_r \,
+            \mathrm{mean}(\dots)`. A trainer's L1 push on :meth:`gate_values` lets a relation
+            that only adds noise fade out (default: ``False``)
 
     Shapes:
         - **input:** ``x_dict[type]``: ``[N_type, text_dim]``; ``id_index_dict[type]``:
@@ -74,7 +80,7 @@ class KGRecGNN(nn.Module):
 
     def __init__(self, node_types: tuple[str, ...], edge_types: tuple[EdgeType, ...], num_ids: dict[str, int],
                  text_dim: int = 384, hidden_dim: int = 64, num_layers: int = 2, use_text: bool = True,
-                 use_id_embeddings: bool = True, dropout: float = 0.1) -> None:
+                 use_id_embeddings: bool = True, dropout: float = 0.1, relation_gates: bool = False) -> None:
         # PyG loads with the first GNN built, not with the package: serving a saved index
         # needs no GNN, and importing PyG takes seconds.
         from torch_geometric.nn import HeteroConv, SAGEConv
@@ -93,6 +99,11 @@ class KGRecGNN(nn.Module):
                         for et in edge_types}, aggr="sum")
             for _ in range(num_layers)
         )
+        # One raw scalar per edge type, in ``edge_types`` order; softplus keeps each gate
+        # non-negative and smooth near 0, so an L1 push can shrink it without a dead zone.
+        self.gate_logits = nn.Parameter(torch.empty(len(self.edge_types))) \
+            if relation_gates and num_layers > 0 else None
+        self._gate_row = {et: r for r, et in enumerate(self.edge_types)}
         # Without propagation the ablation still gets a non-linear map of its inputs.
         self.mlp = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim)) \
             if num_layers == 0 else None
@@ -114,10 +125,24 @@ class KGRecGNN(nn.Module):
             for layer in self.mlp:
                 if isinstance(layer, nn.Linear):
                     layer.reset_parameters()
+        if self.gate_logits is not None:
+            nn.init.constant_(self.gate_logits, math.log(math.e - 1.0))  # softplus(.) = 1
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(hidden_dim={self.hidden_dim}, num_layers={self.num_layers}, "
-                f"edge_types={len(self.edge_types)}, text={self.use_text}, ids={self.use_id_embeddings})")
+                f"edge_types={len(self.edge_types)}, text={self.use_text}, ids={self.use_id_embeddings}, "
+                f"gates={self.gate_logits is not None})")
+
+    def gate_values(self) -> Tensor | None:
+        """The relation gates ``[len(edge_types)]``, in ``edge_types`` order (differentiable),
+        or ``None`` without gates."""
+        return None if self.gate_logits is None else F.softplus(self.gate_logits)
+
+    def gates(self) -> dict[EdgeType, float]:
+        """Each edge type's gate (1.0 for every type without gates), for reports."""
+        values = self.gate_values()
+        values = None if values is None else values.detach()
+        return {et: 1.0 if values is None else float(values[r]) for r, et in enumerate(self.edge_types)}
 
     def initial(self, x_dict: dict[str, Tensor], id_index_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Layer-0 vectors: projected text plus the id embedding where ``id_index >= 0``."""
@@ -154,9 +179,20 @@ class KGRecGNN(nn.Module):
                 continue
             edges[et] = ei if ei.layout == torch.sparse_csr else \
                 to_adjacency(ei, h[et[0]].size(0), h[et[2]].size(0))
+        gates = self.gate_values()
         for depth, conv in enumerate(self.convs):
             edges = {et: ei for et, ei in edges.items() if self.updates(depth, et)}
-            messages = conv(h, edges)
+            if gates is None:
+                messages = conv(h, edges)
+            else:
+                # HeteroConv's loop (a sum over the edge types, in its order), each message
+                # scaled by its gate.
+                parts: dict[str, list[Tensor]] = {}
+                for et, sage in conv.convs.items():
+                    if et in edges:
+                        out = sage((h[et[0]], h[et[2]]), edges[et]) * gates[self._gate_row[et]]
+                        parts.setdefault(et[2], []).append(out)
+                messages = {t: torch.stack(p).sum(0) if len(p) > 1 else p[0] for t, p in parts.items()}
             h = {t: h[t] + messages[t] if t in messages else h[t] for t in self.node_types}
             layers.append(h)
         return layers
@@ -185,10 +221,12 @@ class KGRecGNN(nn.Module):
         """Layer ``depth``'s output at some nodes of one type from their input vectors ``own``
         and, per edge type into that type, the mean of their sources' input vectors."""
         out = own.clone()
+        gates = self.gate_values()
         for edge_type, mean in means.items():
             if self.updates(depth, edge_type):
                 # SAGEConv(root_weight=False, bias=False) is lin_l of the mean over the sources;
                 # F.linear on its weight is that product without the module call (a live
                 # update makes dozens of these calls on a few rows each).
-                out = out + F.linear(mean, self.convs[depth].convs[edge_type].lin_l.weight)
+                message = F.linear(mean, self.convs[depth].convs[edge_type].lin_l.weight)
+                out = out + (message if gates is None else message * gates[self._gate_row[edge_type]])
         return out

@@ -135,6 +135,9 @@ class GNNTrainer:
             self.sampler = NeighbourSampler(self.full_adjacency, self.num_nodes, fanout[:model.num_layers])
             self.interaction_edges = {}  # only the full-graph steps filter these
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # The gates the L1 push applies to: all but the interactions', the signal itself.
+        self.penalised_gates = torch.tensor([not et[1].startswith(("interacted_", "rev_interacted_"))
+                                             for et in layout.edge_types])
 
     def _cold_view(self) -> tuple[dict, dict[str, Tensor]]:
         """Adjacency and id-embedding rows for one step, with simulated cold items and cold
@@ -230,6 +233,9 @@ class GNNTrainer:
         # F.embedding's backward accumulates rows in order; plain indexing's
         # (index_put with accumulate) sorts under deterministic mode: 19 ms a step.
         loss = self._loss(F.embedding(users, z["user"]), F.embedding(items, z["item"]), z["item"], negatives)
+        gates = self.model.gate_values()
+        if gates is not None and self.config.gate_l1 > 0:
+            loss = loss + self.config.gate_l1 * gates[self.penalised_gates].sum()
         self.optimizer.zero_grad()
         loss.backward()
         loss = loss.detach().reshape(1)
