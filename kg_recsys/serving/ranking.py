@@ -413,6 +413,21 @@ def _item_item_pairs(index: ServingIndex, users: np.ndarray, items: np.ndarray, 
     return result
 
 
+#: Pairs whose text vectors are gathered at once by :func:`pair_stats`: a ranker view's
+#: check pairs on ml-1m (about 480,000) gathered whole took 1.4 GiB of 384-d rows.
+PAIR_CHUNK = 65_536
+
+
+def _text_similarity(index: ServingIndex, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The dot product of each pair's user and item text vectors, ``PAIR_CHUNK`` pairs at a time."""
+    result = np.empty(len(users), np.float32)
+    for start in range(0, len(users), PAIR_CHUNK):
+        part = slice(start, start + PAIR_CHUNK)
+        result[part] = np.einsum("ij,ij->i", index.user_text_vectors[users[part]],
+                                 index.item_text_vectors[items[part]])
+    return result
+
+
 def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall: np.ndarray,
                ranks: np.ndarray | None = None, item_item: np.ndarray | None = None) -> Tensor:
     """Scalar ranker features of (user, item) pairs: recall score, item popularity, user
@@ -434,7 +449,7 @@ def pair_stats(index: ServingIndex, users: np.ndarray, items: np.ndarray, recall
         ``[P, NUM_RANK_STATS]``.
     """
     text = np.zeros(len(users), np.float32) if index.user_text_vectors is None else \
-        np.einsum("ij,ij->i", index.user_text_vectors[users], index.item_text_vectors[items])
+        _text_similarity(index, users, items)
     # Through the distinct users' rows too: a user's KG profile spans thousands of entities,
     # and multiplying it out per pair made a 2,000-user batch on ml-100k-kg take 60 s.
     kg = np.zeros(len(users), np.float32) if index.user_entities is None else \

@@ -19,6 +19,8 @@ from kg_recsys.training.early_stopping import EarlyStopping
 CHECK_EVERY = 25
 #: Pairs per ranker training step.
 RANKER_BATCH = 2048
+#: Pairs scored at once by a check on the held-back users.
+CHECK_CHUNK = 65_536
 
 
 def holdout_candidates(graph: GraphSnapshot, scenarios: tuple[str, ...], holdout: InteractionTable) -> np.ndarray:
@@ -189,7 +191,6 @@ def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interactio
         check_rows = np.flatnonzero(stopping & label.any(1))
         check_r, check_c = np.nonzero(candidates[check_rows] >= 0)
         check_stats = stats_of(check_rows[check_r], check_c)
-        check_inputs = inputs(check_rows[check_r], check_c, check_stats)
 
         # Ranked among cold items only, as the cold-item protocol ranks: a ranker that
         # orders warm items well may still scramble the cold ones.
@@ -202,8 +203,11 @@ def _train_ranker(fitted: FittedModel, graph: GraphSnapshot, holdout: Interactio
             if not len(check_rows):
                 return 0.0
             ranker.eval()
-            with torch.no_grad():
-                out = ranker(*check_inputs).numpy()
+            out = np.empty(len(check_r), np.float32)
+            with torch.no_grad():  # a chunk at a time: the hidden layers of every pair at once took GiBs on ml-1m
+                for start in range(0, len(check_r), CHECK_CHUNK):
+                    part = slice(start, start + CHECK_CHUNK)
+                    out[part] = ranker(*inputs(check_rows[check_r[part]], check_c[part], check_stats[part])).numpy()
             ranked = np.full(candidates[check_rows].shape, -np.inf, np.float32)
             ranked[check_r, check_c] = out
             scores = [capped_recall(ranked, label[check_rows], held_count[check_rows])]

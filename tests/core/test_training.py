@@ -109,6 +109,23 @@ def test_ranker_features_see_kg_profiles_and_users_new_to_a_scenario(demo, demo_
     assert near[forgotten].mean() > near[np.setdiff1d(movies, forgotten)].mean()
 
 
+def test_pair_stats_are_the_same_a_chunk_at_a_time(demo, demo_fitted, monkeypatch):
+    """The text similarity is gathered PAIR_CHUNK pairs at a time (memory): a chunk smaller
+    than the pairs, and not dividing them, gives every feature unchanged."""
+    import kg_recsys.serving.ranking as ranking
+
+    snapshot, _, text = demo
+    index = build_index(demo_fitted, snapshot, text)
+    rng = np.random.default_rng(1)
+    users = rng.integers(len(snapshot.users), size=1000)
+    items = rng.integers(len(snapshot.items), size=1000)
+    recall = rng.standard_normal(1000).astype(np.float32)
+    whole = _pair_stats(index, users, items, recall).numpy()
+    assert np.abs(whole[:, 3]).max() > 0  # the text similarity column is there to compare
+    monkeypatch.setattr(ranking, "PAIR_CHUNK", 77)
+    np.testing.assert_array_equal(_pair_stats(index, users, items, recall).numpy(), whole)
+
+
 @pytest.mark.parametrize("loss", ["bpr", "softmax"])
 def test_losses_fall_as_the_positive_outscores_the_negatives(demo, loss):
     snapshot, config, _ = demo
@@ -224,6 +241,24 @@ def test_ranker_patience_counts_from_the_second_epoch_and_the_untrained_state_is
     assert (record["kept_epoch"], record["kept_step"]) == (0, CHECK_EVERY)
     assert record["first_epoch_check"] == record["untrained_check"] >= 0
     assert any(mlp[-1].weight.abs().sum() > 0 for mlp in fitted.ranker.members)
+
+
+def test_ranker_checks_score_a_chunk_at_a_time_with_the_same_result(demo, monkeypatch):
+    """A check scores the held-back pairs CHECK_CHUNK at a time (memory): a chunk smaller
+    than the pairs keeps the same training record (scores, kept state) and ranker."""
+    import kg_recsys.training.ranker_trainer as ranker_trainer
+
+    snapshot, config, text = demo
+    config = RecommenderConfig.from_dict({**config.to_dict(), "train": {"epochs": 1, "progress": False},
+                                          "rank": {"epochs": 2, "draws": 1}})
+    whole = fit_model(snapshot, config, text, seed=0)
+    monkeypatch.setattr(ranker_trainer, "CHECK_CHUNK", 101)
+    chunked = fit_model(snapshot, config, text, seed=0)
+    (expected,), (record,) = whole.ranker_history, chunked.ranker_history
+    assert record["checks"] > 2 and record["kept_check"] > 0
+    assert record == pytest.approx(expected, rel=1e-6)
+    for name, value in whole.ranker.state_dict().items():
+        torch.testing.assert_close(chunked.ranker.state_dict()[name], value)
 
 
 def test_loss_settings_are_validated():
