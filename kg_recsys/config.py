@@ -77,6 +77,10 @@ class ModelConfig:
     use_gnn: bool = True
     #: Learnable id embeddings for nodes seen in training.
     use_id_embeddings: bool = True
+    #: Give KG entities id embeddings too (with ``use_id_embeddings``). ``False``: an
+    #: entity is only its text and its links, with no id table, which on cold-item
+    #: ml-100k-kg keeps the items' vectors from fitting entity ids learnt on warm items alone.
+    entity_ids: bool = True
     #: Dropout on the projected text features, in training only.
     dropout: float = 0.1
     #: Relations with fewer edges share one ``other`` weight (see ``graph.make_layout``).

@@ -77,13 +77,15 @@ def node_features(snapshot: GraphSnapshot, text_vectors: dict[str, np.ndarray] |
     return {t: torch.zeros(len(snapshot.nodes(LABEL_OF[t])), TEXT_DIM_WITHOUT_TEXT) for t in NODE_TYPES}
 
 
-def interacted(snapshot: GraphSnapshot) -> dict[str, np.ndarray]:
-    """Per node type, which nodes the interactions touch (all entities count)."""
+def interacted(snapshot: GraphSnapshot, entity_ids: bool = True) -> dict[str, np.ndarray]:
+    """Per node type, which nodes get a trained id embedding: the users and items the
+    interactions touch, and every entity, or none with ``entity_ids=False``
+    (``[model] entity_ids``)."""
     users = np.zeros(len(snapshot.users), bool)
     items = np.zeros(len(snapshot.items), bool)
     users[snapshot.interactions.user] = True
     items[snapshot.interactions.item] = True
-    return {"user": users, "item": items, "entity": np.ones(len(snapshot.entities), bool)}
+    return {"user": users, "item": items, "entity": np.full(len(snapshot.entities), entity_ids, bool)}
 
 
 def scenario_index(names: np.ndarray, scenarios: tuple[str, ...]) -> np.ndarray:

@@ -101,16 +101,19 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
         graph = snapshot
     layout = make_layout(snapshot, use_kg=config.model.use_kg, min_relation_edges=config.model.min_relation_edges)
     features = node_features(graph, text_vectors, config.model.use_text)
-    gnn = new_gnn(config, layout, {t: len(graph.nodes(LABEL_OF[t])) for t in NODE_TYPES}, features["user"].size(1))
     # Embedding rows follow the training graph's node order; only warm nodes are trained,
-    # the rest are marked "" (never a valid id, see schema.check_id).
-    warm = interacted(graph)
+    # the rest are marked "" (never a valid id, see schema.check_id). A type without any
+    # (entities with ``[model] entity_ids = false``) gets no table rows.
+    warm = interacted(graph, entity_ids=config.model.entity_ids)
+    gnn = new_gnn(config, layout, {t: len(warm[t]) if warm[t].any() else 0 for t in NODE_TYPES},
+                  features["user"].size(1))
     trained_ids = {t: np.where(warm[t], graph.nodes(LABEL_OF[t]).ids, "") for t in NODE_TYPES}
     fitted = FittedModel(config, layout, gnn, None, trained_ids)
     if world.size > 1:
         distributed.broadcast_parameters(gnn)
         torch.manual_seed(distributed.rank_seed(seed, world.rank))  # the model's dropout
-    trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator, world=world, seed=seed)
+    trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator, world=world, seed=seed,
+                         entity_ids=config.model.entity_ids)
     valid_recall = HoldoutRecall(graph, layout.scenarios, holdout) if len(holdout) and world.is_main else None
     stopper = EarlyStopping(config.train.patience)
     bar = _bar(progress, config.train.epochs, "training GNN", "epoch")

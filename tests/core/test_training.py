@@ -198,6 +198,50 @@ def test_users_and_items_drop_their_ids_at_their_own_rates():
         TrainConfig(user_id_dropout=1.5)
 
 
+def test_without_entity_ids_an_entity_is_its_text_and_links_in_training_serving_and_a_reload(demo, demo_fitted,
+                                                                                               tmp_path):
+    import copy
+
+    from kg_recsys.model import embed, load_checkpoint, node_features, save_checkpoint
+
+    snapshot, config, text = demo
+    assert len(snapshot.entities) > 0
+
+    def nudged_entity_ids(fitted):
+        """The vectors before and after every entity id row moved by 1."""
+        before = embed(fitted, snapshot, text)
+        with torch.no_grad():
+            fitted.gnn.id_emb["entity"].weight.add_(1.0)
+        return before, embed(fitted, snapshot, text)
+
+    # The default: entities have trained ids, and their rows move the items' vectors.
+    before, after = nudged_entity_ids(copy.deepcopy(demo_fitted))
+    assert (demo_fitted.trained_ids["entity"] != "").all()
+    assert not torch.allclose(before["item"], after["item"])
+
+    config = RecommenderConfig.from_dict({**config.to_dict(), "train": {"epochs": 1, "progress": False},
+                                          "model": {"entity_ids": False}, "rank": {"enabled": False}})
+    fitted = fit_model(snapshot, config, text, seed=0)
+    # No id table for entities (one placeholder row), none of them trained, and so nothing
+    # an entity id row holds reaches any vector.
+    assert fitted.gnn.num_ids["entity"] == 0 and fitted.gnn.id_emb["entity"].num_embeddings == 1
+    assert (fitted.trained_ids["entity"] == "").all() and (fitted.trained_ids["item"] != "").any()
+    before, after = nudged_entity_ids(fitted)
+    for node_type in ("user", "item", "entity"):
+        torch.testing.assert_close(after[node_type], before[node_type], rtol=0, atol=0)
+    # Training's views never give an entity its id either.
+    trainer = GNNTrainer(fitted.gnn, snapshot, fitted.layout, node_features(snapshot, text, True), config.train,
+                         torch.Generator().manual_seed(0), entity_ids=False)
+    _, index = trainer._cold_view()
+    assert (index["entity"] < 0).all() and (index["item"] >= 0).any()
+    # A saved model reloads with the same (absent) table and serves the same vectors.
+    save_checkpoint(fitted, tmp_path / "model")
+    reloaded = load_checkpoint(tmp_path / "model")
+    assert reloaded.config.model.entity_ids is False and reloaded.gnn.num_ids["entity"] == 0
+    for node_type, vectors in embed(reloaded, snapshot, text).items():
+        torch.testing.assert_close(vectors, after[node_type], rtol=0, atol=0)
+
+
 def test_hard_negatives_are_the_users_other_candidates_and_cold_half_the_time_for_a_cold_positive():
     rng = np.random.default_rng(0)
     candidates = np.array([[10, 11, 12, 13, -1]] * 2)
