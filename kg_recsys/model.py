@@ -190,6 +190,21 @@ def read_meta(folder: Path) -> dict:
     return meta
 
 
+#: Settings added since a checkpoint may have been saved, with the value every model saved
+#: before them was trained with: their later defaults would misdescribe such a model.
+SETTINGS_OF_OLDER_CHECKPOINTS = {"model": {"relation_gates": False, "entity_ids": True}}
+
+
+def saved_config(saved: dict) -> dict:
+    """A checkpoint's ``config`` with :data:`SETTINGS_OF_OLDER_CHECKPOINTS` filled in where
+    it has none of them (a checkpoint stores every setting of its time)."""
+    config = {key: dict(value) if isinstance(value, dict) else value for key, value in saved.items()}
+    for section, settings in SETTINGS_OF_OLDER_CHECKPOINTS.items():
+        for name, value in settings.items():
+            config.setdefault(section, {}).setdefault(name, value)
+    return config
+
+
 def load_checkpoint(folder: Path, meta: dict | None = None) -> FittedModel:
     """The :class:`FittedModel` saved in ``folder`` by :func:`save_checkpoint`."""
     from safetensors import SafetensorError
@@ -199,7 +214,7 @@ def load_checkpoint(folder: Path, meta: dict | None = None) -> FittedModel:
     from kg_recsys.nn import average_of
 
     meta = read_meta(folder) if meta is None else meta
-    config = RecommenderConfig.from_dict(meta["config"])
+    config = RecommenderConfig.from_dict(saved_config(meta["config"]))
     layout = GraphLayout.from_dict(meta["layout"])
     weights = folder / "model.safetensors"
     try:

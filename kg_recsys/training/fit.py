@@ -112,8 +112,7 @@ def _fit(snapshot: GraphSnapshot, config: RecommenderConfig, text_vectors: dict[
     if world.size > 1:
         distributed.broadcast_parameters(gnn)
         torch.manual_seed(distributed.rank_seed(seed, world.rank))  # the model's dropout
-    trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator, world=world, seed=seed,
-                         entity_ids=config.model.entity_ids)
+    trainer = GNNTrainer(gnn, graph, layout, features, config.train, generator, world=world, seed=seed)
     valid_recall = HoldoutRecall(graph, layout.scenarios, holdout) if len(holdout) and world.is_main else None
     stopper = EarlyStopping(config.train.patience)
     bar = _bar(progress, config.train.epochs, "training GNN", "epoch")

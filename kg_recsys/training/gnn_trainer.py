@@ -97,18 +97,16 @@ class GNNTrainer:
     sampler: NeighbourSampler | None = None
 
     def __init__(self, model: KGRecGNN, graph: GraphSnapshot, layout: GraphLayout, features: dict[str, Tensor],
-                 config: TrainConfig, generator: torch.Generator, world: World = World(), seed: int = 0,
-                 entity_ids: bool = True) -> None:
+                 config: TrainConfig, generator: torch.Generator, world: World = World(), seed: int = 0) -> None:
         """``world``: the training processes; ``seed``: the permutation of each epoch's
-        interactions that the ranks share (one process draws it from ``generator``);
-        ``entity_ids``: whether entities have id embeddings (``[model] entity_ids``, as the
-        model's ``trained_ids`` say)."""
+        interactions that the ranks share (one process draws it from ``generator``).
+        Entities get id rows where the model has an entity id table (``[model] entity_ids``)."""
         self.model, self.layout, self.config, self.features = model, layout, config, features
         self.generator, self.world, self.seed = generator, world, seed
         self.epochs_done = 0
         data = build_hetero_data(graph, layout)
         self.num_nodes = {t: features[t].size(0) for t in NODE_TYPES}
-        self.warm = {t: torch.from_numpy(m) for t, m in interacted(graph, entity_ids).items()}
+        self.warm = {t: torch.from_numpy(m) for t, m in interacted(graph, model.num_ids["entity"] > 0).items()}
         inter = graph.interactions
         self.pairs = torch.from_numpy(np.stack([inter.user, inter.item]).astype(np.int64))
         self.pair_scenario = torch.from_numpy(scenario_index(inter.scenario, layout.scenarios))

@@ -214,11 +214,16 @@ def test_without_entity_ids_an_entity_is_its_text_and_links_in_training_serving_
             fitted.gnn.id_emb["entity"].weight.add_(1.0)
         return before, embed(fitted, snapshot, text)
 
-    # The default: entities have trained ids, and their rows move the items' vectors.
-    before, after = nudged_entity_ids(copy.deepcopy(demo_fitted))
-    assert (demo_fitted.trained_ids["entity"] != "").all()
+    # With entity_ids: entities have trained ids, and their rows move the items' vectors.
+    with_ids = fit_model(snapshot, RecommenderConfig.from_dict(
+        {**config.to_dict(), "train": {"epochs": 1, "progress": False}, "model": {"entity_ids": True},
+         "rank": {"enabled": False}}), text, seed=0)
+    before, after = nudged_entity_ids(copy.deepcopy(with_ids))
+    assert (with_ids.trained_ids["entity"] != "").all()
     assert not torch.allclose(before["item"], after["item"])
 
+    # The default: none.
+    assert RecommenderConfig().model.entity_ids is False and demo_fitted.gnn.num_ids["entity"] == 0
     config = RecommenderConfig.from_dict({**config.to_dict(), "train": {"epochs": 1, "progress": False},
                                           "model": {"entity_ids": False}, "rank": {"enabled": False}})
     fitted = fit_model(snapshot, config, text, seed=0)
@@ -231,7 +236,7 @@ def test_without_entity_ids_an_entity_is_its_text_and_links_in_training_serving_
         torch.testing.assert_close(after[node_type], before[node_type], rtol=0, atol=0)
     # Training's views never give an entity its id either.
     trainer = GNNTrainer(fitted.gnn, snapshot, fitted.layout, node_features(snapshot, text, True), config.train,
-                         torch.Generator().manual_seed(0), entity_ids=False)
+                         torch.Generator().manual_seed(0))
     _, index = trainer._cold_view()
     assert (index["entity"] < 0).all() and (index["item"] >= 0).any()
     # A saved model reloads with the same (absent) table and serves the same vectors.
@@ -240,6 +245,30 @@ def test_without_entity_ids_an_entity_is_its_text_and_links_in_training_serving_
     assert reloaded.config.model.entity_ids is False and reloaded.gnn.num_ids["entity"] == 0
     for node_type, vectors in embed(reloaded, snapshot, text).items():
         torch.testing.assert_close(vectors, after[node_type], rtol=0, atol=0)
+
+
+def test_a_checkpoint_saved_before_gates_and_entity_ids_loads_as_it_was_trained(demo, tmp_path):
+    """A model.json from before ``relation_gates`` and ``entity_ids`` existed (entities had
+    ids, there were no gates) loads with those settings, not today's defaults, and serves
+    the vectors it was saved with."""
+    import json
+
+    from kg_recsys.model import embed, load_checkpoint, save_checkpoint
+
+    snapshot, config, text = demo
+    old = RecommenderConfig.from_dict({**config.to_dict(), "train": {"epochs": 1, "progress": False},
+                                       "model": {"entity_ids": True, "relation_gates": False},
+                                       "rank": {"enabled": False}})
+    fitted = fit_model(snapshot, old, text, seed=0)
+    save_checkpoint(fitted, tmp_path / "model")
+    meta_path = tmp_path / "model" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["model"]["entity_ids"], meta["config"]["model"]["relation_gates"]
+    meta_path.write_text(json.dumps(meta))
+    reloaded = load_checkpoint(tmp_path / "model")
+    assert reloaded.config.model.entity_ids is True and reloaded.config.model.relation_gates is False
+    for node_type, vectors in embed(fitted, snapshot, text).items():
+        torch.testing.assert_close(embed(reloaded, snapshot, text)[node_type], vectors, rtol=0, atol=0)
 
 
 def test_hard_negatives_are_the_users_other_candidates_and_cold_half_the_time_for_a_cold_positive():
