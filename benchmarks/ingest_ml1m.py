@@ -9,6 +9,11 @@ from /proc. The machine is shared and small (2 cores), so the load average and C
 both processes are recorded next to the wall-clock rates.
 
     python benchmarks/ingest_ml1m.py [--data-dir ../shared/data] [--stores memory,neo4j,bulk]
+        [--port 7697 --state .kgrec/bench-neo4j] [--fresh-only] [--no-save]
+
+``--port``/``--state`` put the benchmark's server on another port and state folder (its ``home/``
+there is deleted before and after each store); ``--stores bulk --fresh-only --no-save`` times one
+bulk load and prints it without touching the results files.
 
 ``bulk`` is ``kgrec ingest --bulk`` (Neo4j's offline importer, on a fresh server of its own): the
 fresh run is the bulk load, timed by step (reading and validating into CSVs, stopping the server,
@@ -52,7 +57,8 @@ def _total(counts: dict) -> int:
 
 
 # ------------------------------------------------------------------------------ one store, in a child process
-def worker(store_name: str, data_dir: str, batch_size: int, uri: str | None, jvm_pid: int | None) -> dict:
+def worker(store_name: str, data_dir: str, batch_size: int, uri: str | None, jvm_pid: int | None,
+           fresh_only: bool = False) -> dict:
     from ingest import ingest_source
 
     if store_name == "memory":
@@ -68,10 +74,10 @@ def worker(store_name: str, data_dir: str, batch_size: int, uri: str | None, jvm
         store = Neo4jStore(uri, batch_size=batch_size, writers=1 if store_name == "neo4j-serial" else 2)
         store.clear()
     if store_name == "bulk":
-        return bulk_worker(data_dir, batch_size, uri)
+        return bulk_worker(data_dir, batch_size, uri, fresh_only)
     runs = []
     try:
-        for label in ("fresh", "rerun"):
+        for label in ("fresh",) if fresh_only else ("fresh", "rerun"):
             jvm_before = _proc_stat(jvm_pid) if jvm_pid else None
             cpu_before, wall_before = time.process_time(), time.perf_counter()
             summary = ingest_source("ml-1m", store, data_dir=data_dir, batch_size=batch_size, progress=False)
@@ -95,11 +101,11 @@ def worker(store_name: str, data_dir: str, batch_size: int, uri: str | None, jvm
             shutil.rmtree(folder, ignore_errors=True)
     return {"store": store_name, "runs": runs,
             "python_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "counts_unchanged_on_rerun": runs[0]["nodes"] == runs[1]["nodes"]
+            "counts_unchanged_on_rerun": None if len(runs) < 2 else runs[0]["nodes"] == runs[1]["nodes"]
             and runs[0]["relationships"] == runs[1]["relationships"]}
 
 
-def bulk_worker(data_dir: str, batch_size: int, uri: str) -> dict:
+def bulk_worker(data_dir: str, batch_size: int, uri: str, fresh_only: bool = False) -> dict:
     """The bulk load, then a transactional ingest on top of it (idempotence)."""
     from ingest import ingest_source
     from ingest.bulk import bulk_ingest_source
@@ -124,6 +130,10 @@ def bulk_worker(data_dir: str, batch_size: int, uri: str) -> dict:
     print(f"[bulk] fresh: {total:,} relationships in {wall:.1f}s = {round(total / wall):,}/s end to end, "
           f"importer alone {timings['importer']:.1f}s = {round(total / timings['importer']):,}/s; steps {timings}",
           file=sys.stderr, flush=True)
+    if fresh_only:
+        return {"store": "bulk", "runs": runs,
+                "python_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "counts_unchanged_on_rerun": None}
     with Neo4jStore(uri, batch_size=batch_size) as store:
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         again = ingest_source("ml-1m", store, data_dir=data_dir, batch_size=batch_size, progress=False)
@@ -149,6 +159,8 @@ def run_store(store_name: str, args: argparse.Namespace, uri: str | None, jvm_pi
         command += ["--uri", uri]
     if jvm_pid:
         command += ["--jvm-pid", str(jvm_pid)]
+    if args.fresh_only:
+        command.append("--fresh-only")
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"benchmark of {store_name} failed (exit {done.returncode})")
@@ -206,12 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=5000, help="rows per write (default: %(default)s)")
     parser.add_argument("--pagecache", default="512m", help="Neo4j page cache (default: %(default)s)")
     parser.add_argument("--note", action="append", default=[], help="a note to add to the report")
+    parser.add_argument("--port", type=int, default=BENCH_PORT, help="Bolt port of the benchmark's own Neo4j "
+                        "(default: %(default)s)")
+    parser.add_argument("--state", default=str(BENCH_STATE), help="KGREC_NEO4J_STATE of the benchmark's Neo4j; "
+                        "its home/ is deleted before and after each store (default: %(default)s)")
+    parser.add_argument("--fresh-only", action="store_true", help="one run per store, the fresh load (no re-run)")
+    parser.add_argument("--no-save", action="store_true", help="print the report, do not write benchmarks/results/")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--uri", help=argparse.SUPPRESS)
     parser.add_argument("--jvm-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.data_dir, args.batch_size, args.uri, args.jvm_pid)))
+        print(json.dumps(worker(args.worker, args.data_dir, args.batch_size, args.uri, args.jvm_pid, args.fresh_only)))
         return 0
     if not (Path(args.data_dir) / "ml-1m" / "ratings.dat").exists():
         parser.error(f"no ml-1m/ratings.dat under {args.data_dir}")
@@ -233,18 +251,19 @@ def main(argv: list[str] | None = None) -> int:
         if store_name == "memory":
             report["results"].append(run_store("memory", args, None, None))
         elif store_name in ("neo4j", "neo4j-serial", "bulk"):
-            os.environ["KGREC_NEO4J_STATE"] = str(BENCH_STATE)  # a server of its own, not the dev database
+            state = Path(args.state).absolute()
+            os.environ["KGREC_NEO4J_STATE"] = str(state)  # a server of its own, not the dev database
             os.environ.setdefault("KGREC_NEO4J_PASSWORD", "kgrec-bench-password")
             from kg_recsys import neo4j_server
 
-            shutil.rmtree(BENCH_STATE / "home", ignore_errors=True)  # a fresh database for each
-            status = neo4j_server.start(port=BENCH_PORT, http_port=0, pagecache=args.pagecache)
+            shutil.rmtree(state / "home", ignore_errors=True)  # a fresh database for each
+            status = neo4j_server.start(port=args.port, http_port=0, pagecache=args.pagecache)
             try:
                 report["results"].append(run_store(store_name, args, status.bolt_uri,
                                                    None if store_name == "bulk" else status.pid))
             finally:
                 neo4j_server.stop()
-                shutil.rmtree(BENCH_STATE / "home", ignore_errors=True)
+                shutil.rmtree(state / "home", ignore_errors=True)
         else:
             parser.error(f"unknown store {store_name!r}")
     neo = [r for r in report["results"] if r["store"] == "neo4j"]
@@ -266,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
             report["bulk_counts_equal_transactional"] = (
                 fresh["nodes"] == neo[0]["runs"][0]["nodes"]
                 and fresh["relationships"] == neo[0]["runs"][0]["relationships"])
+    if args.no_save:
+        print(json.dumps(report, indent=2))
+        return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ingest_ml1m.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     page = RESULTS / "ingest_ml1m.md"

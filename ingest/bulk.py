@@ -6,11 +6,11 @@ Steps:
 1. check that the database is empty and that its server is the project's own (the import stops
    and restarts it): anything else is refused before a row is read;
 2. read and validate the source with the same readers, de-duplication and rejects as
-   :func:`ingest.runner.ingest_source`, into import CSVs (:mod:`kg_recsys.store.neo4j_import`,
-   which writes the labels, properties, types and ids that :class:`~kg_recsys.store.neo4j.Neo4jStore`
-   does);
-3. stop the server, run ``neo4j-admin database import full``, start it again
-   (:func:`kg_recsys.neo4j_server.import_database`);
+   :func:`ingest.runner.ingest_source`, into a :class:`~kg_recsys.store.neo4j_import.Neo4jImportWriter`
+   (which keeps the labels, properties, types and ids that :class:`~kg_recsys.store.neo4j.Neo4jStore`
+   writes);
+3. stop the server and, while it shuts down, write the import CSVs; run ``neo4j-admin database
+   import full``, start the server again (:func:`kg_recsys.neo4j_server.import_database`);
 4. create the constraints and indexes (``constraints.cypher``) and check the counts against the files.
 
 The graph is the one a transactional ingest of the same source writes, so a later transactional
@@ -67,9 +67,10 @@ def bulk_ingest_source(source, uri: str, *, data_dir=None, rejects_path=None, pr
         uri: Bolt URI of the project's own server (``kgrec neo4j start``), which is restarted.
         data_dir, rejects_path, progress, encoding: as for :func:`~ingest.runner.ingest_source`.
         user, password, database: as for :class:`~kg_recsys.store.neo4j.Neo4jStore`.
-        timings: if given, filled with the seconds of each step: ``read`` (reading, validating and
-            writing the CSVs), ``stop``, ``importer`` (Neo4j's importer alone), ``start`` and
-            ``schema`` (constraints and indexes, built). (default: ``None``)
+        timings: if given, filled with the seconds of each step: ``read`` (reading and validating
+            into columns), ``stop``, ``write`` (writing the CSVs, during ``stop``), ``stop_and_write``
+            (the two, wall clock), ``importer`` (Neo4j's importer alone), ``start`` and ``schema``
+            (constraints and indexes, built). (default: ``None``)
 
     Returns:
         An :class:`~ingest.runner.IngestSummary` with the database's counts after the load.
@@ -96,13 +97,14 @@ def bulk_ingest_source(source, uri: str, *, data_dir=None, rejects_path=None, pr
                                     progress=progress, encoding=encoding)
         finally:
             writer.close()
-        files, expected = writer.finish(), writer.counts()
+        expected = writer.counts()
         timings["read"] = time.perf_counter() - started
         _check_target(uri, user, password, database)  # reading took a while: still empty?
         if progress:
             print(f"bulk import: stopping Neo4j, running neo4j-admin database import full (log "
                   f"{neo4j_server.state_dir() / 'import.log'}), starting Neo4j again", file=sys.stderr, flush=True)
-        neo4j_server.import_database(files, database, timings=timings)
+        # The CSVs are written (writer.finish) while the server shuts down.
+        neo4j_server.import_database(writer.finish, database, timings=timings)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     step = time.perf_counter()

@@ -351,14 +351,17 @@ def import_database(files, database: str = "neo4j", *, threads: int | None = Non
     replaces it whole) and creates the constraints and indexes afterwards (the import makes none).
 
     Args:
-        files: a :class:`~kg_recsys.store.neo4j_import.ImportFiles`.
+        files: a :class:`~kg_recsys.store.neo4j_import.ImportFiles`, or a callable that writes
+            the files and returns them: it is called while the server is stopping (a shutdown
+            takes seconds, spent waiting), so writing the files costs no time of its own.
         database: the database to replace. (default: ``"neo4j"``)
         threads: importer threads. (default: the importer's, one per core)
         max_off_heap_memory: the importer's off-heap limit, e.g. ``1g``; its own default is 90%
             of the machine's memory, too much on a shared box. (default: ``"1g"``)
         wait_timeout: seconds to wait for Bolt after the restart. (default: ``300``)
-        timings: if given, filled with the seconds of ``stop``, ``importer`` and ``start``.
-            (default: ``None``)
+        timings: if given, filled with the seconds of ``stop``, ``importer`` and ``start``, and
+            with a callable ``files``, of ``write`` (the callable, run during ``stop``) and
+            ``stop_and_write`` (the two together, wall clock). (default: ``None``)
 
     Returns:
         The restarted server's :class:`ServerStatus`.
@@ -366,6 +369,7 @@ def import_database(files, database: str = "neo4j", *, threads: int | None = Non
     Raises:
         Neo4jServerError: the server was not started by :func:`start`, or the importer failed
             (the server is started again all the same; the message ends with the importer's log).
+        Exception: whatever a callable ``files`` raises (the server is started again first).
     """
     record = _read_pid_file()
     if not record or not _alive(int(record["pid"])):
@@ -375,6 +379,13 @@ def import_database(files, database: str = "neo4j", *, threads: int | None = Non
     restart = {"port": int(record["bolt_port"]), "data_dir": home, "http_port": int(record.get("http_port") or 0),
                "pagecache": record.get("pagecache") or "512m", "wait_timeout": wait_timeout}
     folder = build()
+    timings = timings if timings is not None else {}
+    step = time.perf_counter()
+    if callable(files):
+        files = _write_while_stopping(files, restart, timings)
+    else:
+        stop()
+        timings["stop"] = time.perf_counter() - step
     command = [_java(), *_jvm_options(), "-cp", f"{folder / 'target' / 'classes'}{os.pathsep}"
                f"{folder / 'target' / 'lib' / '*'}", ADMIN_CLASS, "database", "import", "full", database,
                # the database was checked empty; the flag lets the importer replace its (empty) files
@@ -391,10 +402,6 @@ def import_database(files, database: str = "neo4j", *, threads: int | None = Non
     # The embedded server's home is a Neo4j home without conf/: the importer's defaults then
     # put the database where the server reads it (HOME/data/databases, HOME/data/transactions).
     env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
-    timings = timings if timings is not None else {}
-    step = time.perf_counter()
-    stop()
-    timings["stop"] = time.perf_counter() - step
     try:
         step = time.perf_counter()
         with open(_import_log(), "wb") as log:
@@ -411,3 +418,36 @@ def import_database(files, database: str = "neo4j", *, threads: int | None = Non
         raise Neo4jServerError(f"neo4j-admin database import failed (exit {done.returncode}); log "
                                f"{_import_log()}:\n{tail}")
     return status()
+
+
+def _write_while_stopping(write, restart: dict, timings: dict[str, float]):
+    """Stop the server in a thread while ``write()`` runs here; returns what it returned. If it
+    raises, the server is started again (once stopped) before the error goes on."""
+    import threading
+
+    began = time.perf_counter()
+    failure: list[BaseException] = []
+
+    def stopping() -> None:
+        try:
+            stop()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(error)
+        timings["stop"] = time.perf_counter() - began
+
+    stopper = threading.Thread(target=stopping, name="neo4j-stop", daemon=True)
+    stopper.start()
+    try:
+        files = write()
+        timings["write"] = time.perf_counter() - began
+    except BaseException:
+        stopper.join()
+        if not status().running:
+            start(**restart)
+        raise
+    finally:
+        stopper.join()
+        timings["stop_and_write"] = time.perf_counter() - began
+    if failure:
+        raise failure[0]
+    return files

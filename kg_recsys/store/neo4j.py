@@ -194,10 +194,21 @@ class Neo4jStore:
 
     # ----------------------------------------------------------------- schema
     def ensure_schema(self) -> None:
-        """Apply ``constraints.cypher`` (package data, :mod:`kg_recsys.assets`) (idempotent) and wait for the indexes to be online."""
-        for statement in _schema_statements(CONSTRAINTS_FILE.read_text(encoding="utf-8")):
-            with self._session() as session:
-                session.execute_write(lambda tx, q=statement: tx.run(q).consume())
+        """Apply ``constraints.cypher`` (package data, :mod:`kg_recsys.assets`) (idempotent) and wait for the indexes to be online.
+
+        All statements go in one transaction, the indexes before the constraints: a constraint's
+        creation waits for its own index to be built, and the others (on a bulk-loaded graph,
+        the index over every INTERACTED relationship) are then already being built meanwhile.
+        """
+        statements = _schema_statements(CONSTRAINTS_FILE.read_text(encoding="utf-8"))
+        statements.sort(key=lambda q: " CONSTRAINT " in f" {q.upper()} ")  # stable: indexes first, in file order
+
+        def apply(tx) -> None:
+            for statement in statements:
+                tx.run(statement).consume()
+
+        with self._session() as session:
+            session.execute_write(apply)
         with self._session() as session:
             session.run("CALL db.awaitIndexes(300)").consume()
         self._schema_ready = True

@@ -164,3 +164,20 @@ def test_bulk_import_refuses_a_database_that_is_not_empty(our_server, tmp_path):
     assert "--bulk loads an empty database only" in done.stderr and "ingest without --bulk" in done.stderr
     with Neo4jStore(our_server) as store:
         assert store.counts()["nodes"] == {"User": 1, "Item": 0, "Entity": 0}
+
+
+def test_a_failure_while_writing_the_files_restarts_the_server(our_server):
+    """import_database writes the files (a callable) while the server stops; if writing fails,
+    the server is started again on the same port with its database, and the error goes on."""
+    with Neo4jStore(our_server) as store:
+        store.upsert_nodes("User", [{"id": "kept"}])
+
+    def write():
+        raise RuntimeError("no files today")
+
+    timings: dict[str, float] = {}
+    with pytest.raises(RuntimeError, match="no files today"):
+        neo4j_server.import_database(write, timings=timings)
+    assert neo4j_server.status().running and "stop" in timings and "importer" not in timings
+    with Neo4jStore(our_server) as store:
+        assert store.counts()["nodes"] == {"User": 1, "Item": 0, "Entity": 0}

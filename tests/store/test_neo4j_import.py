@@ -36,11 +36,14 @@ def test_the_files_hold_what_the_store_would_keep(tmp_path):
     assert files.multiline == [paths["Item"]]  # only the file with a line break is parsed as multi-line
     lines = paths["User"].read_text(encoding="utf-8").splitlines()
     assert lines[1] == '"u1","",'  # an empty text is a quoted "" (kept), a None an empty field (no property)
-    interactions = read(dict((path.name, path) for _, path in files.relationships)["interactions.csv"])
-    assert interactions == [
-        [":START_ID(User)", ":END_ID(Item)", "key", "scenario", "kind", "weight:double", "timestamp:double"],
-        ["u1", "i1", interaction_key("books", "rating", 7.0), "books", "rating", "2.5", "7.0"],
-        ["u1", "i2", interaction_key("default", "interaction", None), "default", "interaction", "1.0", ""]]
+    path = dict((path.name, path) for _, path in files.relationships)["interactions.csv"]
+    header, *interactions = read(path)
+    assert header == [":START_ID(User)", ":END_ID(Item)", "key", "scenario", "kind", "weight:double", "timestamp:double"]
+    assert [row[:5] + [float(row[5]), row[6]] for row in interactions] == [
+        ["u1", "i1", interaction_key("books", "rating", 7.0), "books", "rating", 2.5, "7"],
+        ["u1", "i2", interaction_key("default", "interaction", None), "default", "interaction", 1.0, ""]]
+    # strings quoted, a missing timestamp an empty unquoted field (no property), numbers unquoted
+    assert path.read_text(encoding="utf-8").splitlines()[2].endswith('"default","interaction",1,')
     relations = [path for kind, path in files.relationships if kind is None]
     assert [read(path) for path in relations] == [[[":START_ID(Item)", ":END_ID(Entity)", ":TYPE"],
                                                    ["i1", "genre=War", "genre"]]]
@@ -71,3 +74,32 @@ def test_items_without_a_scenario_take_their_interactions_scenario_as_the_stores
     assert writer.fill_item_scenarios() == 0  # idempotent
     items = {row[0]: row[1:] for row in read(writer.finish().nodes[1][1])[1:]}
     assert items == {"keeps": ["", "movies"], "tie": ["t", "books"], "busy": ["", "books"]}
+
+
+def test_columns_and_rows_give_the_same_files(tmp_path):
+    """The ingest runner hands a column source's interactions over as columns: the same rules as
+    rows (first write keeps its place and key, the last weight wins, -0.0 and 0.0 two events,
+    a double written so that it parses back to itself)."""
+    from kg_recsys.store.memory import _columns_from_rows
+
+    rows = [{"user_id": "u1", "item_id": "i1", "scenario": "a|b", "kind": "c\\d", "weight": 0.1, "timestamp": 1e9},
+            {"user_id": 'u"2', "item_id": "i,2", "weight": 1 / 3, "timestamp": -0.0},
+            {"user_id": 'u"2', "item_id": "i,2", "weight": 2.0, "timestamp": 0.0},
+            {"user_id": "u1", "item_id": "i1", "scenario": "a|b", "kind": "c\\d", "weight": 5e-324, "timestamp": 1e9},
+            {"user_id": "u3", "item_id": "i1", "weight": 1e22}]
+    by_rows, by_columns = Neo4jImportWriter(tmp_path / "rows"), Neo4jImportWriter(tmp_path / "columns")
+    by_rows.upsert_interactions(rows[:3]), by_rows.upsert_interactions(rows[3:])
+    by_columns.upsert_interaction_columns(_columns_from_rows(rows[:2]))
+    by_columns.upsert_interaction_columns(_columns_from_rows(rows[2:]))
+    by_rows.finish(), by_columns.finish()
+    assert (tmp_path / "rows" / "interactions.csv").read_bytes() == (tmp_path / "columns" / "interactions.csv").read_bytes()
+    assert by_rows.counts() == by_columns.counts() == {"nodes": {"User": 3, "Item": 2, "Entity": 0},
+                                                        "relationships": {"INTERACTED": 4}}
+    body = read(tmp_path / "rows" / "interactions.csv")[1:]
+    assert [(r[0], r[2], float(r[5]), r[6]) for r in body] == [
+        ("u1", interaction_key("a|b", "c\\d", 1e9), 5e-324, "1000000000"),
+        ('u"2', interaction_key("default", "interaction", -0.0), 1 / 3, "-0"),
+        ('u"2', interaction_key("default", "interaction", 0.0), 2.0, "0"),
+        ("u3", interaction_key("default", "interaction", None), 1e22, "")]
+    with pytest.raises(SchemaError, match="finite"):
+        by_columns.upsert_interactions([{"user_id": "u", "item_id": "i", "timestamp": float("nan")}])
